@@ -1,0 +1,123 @@
+"""create_app(settings) -> the Starlette application: routes, middleware, error handlers.
+
+Handlers stay thin: read the request, resolve the account, call a generator, wrap the bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .accounts import Account, provider_for_host, resolve_account
+from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
+from .errors import RequestError
+from .logs import AccessLogMiddleware
+from .settings import Settings, load_settings
+
+SETTINGS_ENV = "AUTOCONFIG_SETTINGS"
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+@dataclass(frozen=True)
+class Service:
+    """The settings and everything derived from them once, at load time, for every request to share."""
+
+    settings: Settings
+    clientconfig: dict[str, ClientConfigTemplate]
+
+    @classmethod
+    def build(cls, settings: Settings) -> Service:
+        return cls(settings, {p.id: compile_clientconfig(p) for p in settings.providers})
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def query_value(request: Request, name: str) -> str | None:
+    """A query parameter by name in any casing (clients differ: emailaddress, emailAddress, EmailAddress)."""
+    for key, value in request.query_params.multi_items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _cache_control(service: Service, personal: bool) -> str:
+    scope = "private" if personal else "public"
+    return f"{scope}, max-age={service.settings.service.cache_max_age}"
+
+
+async def clientconfig(request: Request) -> Response:
+    service = _service(request)
+    address = query_value(request, "emailaddress")
+    account: Account | None = None
+    if address is None:
+        provider = provider_for_host(service.settings, request.headers.get("host", ""))
+    else:
+        account = resolve_account(service.settings, address)
+        provider = account.provider
+    body = service.clientconfig[provider.id].render(account)
+    return Response(
+        body,
+        media_type=MEDIA_TYPE,
+        headers={"Cache-Control": _cache_control(service, account is not None)},
+    )
+
+
+async def request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)  # noqa: S101 - registered for RequestError only
+    return PlainTextResponse(
+        exc.message + "\n", status_code=exc.status, headers={"Cache-Control": "no-store"}
+    )
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer carries, whichever route (or error handler) produced it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(settings: Settings) -> Starlette:
+    """The ASGI application for these settings."""
+    routes = [
+        Route("/mail/config-v1.1.xml", clientconfig, methods=["GET"]),
+        Route("/.well-known/autoconfig/mail/config-v1.1.xml", clientconfig, methods=["GET"]),
+    ]
+    middleware = [
+        Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),
+        Middleware(SecurityHeadersMiddleware),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={RequestError: request_error})
+    app.state.service = Service.build(settings)
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for uvicorn workers: the settings named by AUTOCONFIG_SETTINGS, else the bundled default."""
+    path = os.environ.get(SETTINGS_ENV)
+    return create_app(load_settings(Path(path) if path else None))

@@ -1,0 +1,134 @@
+"""The `autoconfig` command: serve, check, import. The only place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import uvicorn
+
+from . import __version__
+from .app import SETTINGS_ENV
+from .errors import SettingsError
+from .importer import ImportFormatError, import_clientconfig
+from .settings import Settings, load_settings, settings_warnings
+
+SETTINGS_OPTION = click.option(
+    "--settings",
+    "settings_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The settings file (TOML). Default: the bundled profiles/ac-paris.toml.",
+)
+
+
+def log_config(level: str = "INFO") -> dict[str, Any]:
+    """Logging for uvicorn and the app: access lines on stdout, everything else on stderr."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+            "access": {"format": "%(asctime)s %(message)s"},
+        },
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
+            "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "autoconfig": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "autoconfig.access": {"handlers": ["access"], "level": level, "propagate": False},
+        },
+    }
+
+
+def _load_or_exit(path: Path | None) -> Settings:
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="autoconfig")
+def main() -> None:
+    """Mail client autoconfiguration from one settings file."""
+
+
+@main.command()
+@SETTINGS_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on."
+)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64), help="Worker processes.")
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    help="Least severe log level shown.",
+)
+def serve(settings_path: Path | None, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve the settings over HTTP (refuses to start on invalid settings)."""
+    settings = _load_or_exit(settings_path)
+    logging.config.dictConfig(log_config(log_level.upper()))
+    logger = logging.getLogger("autoconfig")
+    for note in settings_warnings(settings):
+        logger.warning("%s", note)
+    source = settings_path.resolve() if settings_path else None
+    logger.info("settings %s: %s", source or "(bundled ac-paris.toml)", settings.summary())
+    # Workers are separate processes: they find the settings through the environment.
+    os.environ[SETTINGS_ENV] = str(source) if source else ""
+    uvicorn.run(
+        "autoconfig.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # the app writes its own access lines, with addresses redacted
+        proxy_headers=False,
+        server_header=False,
+        log_config=log_config(log_level.upper()),
+        log_level=log_level,
+    )
+
+
+@main.command()
+@SETTINGS_OPTION
+def check(settings_path: Path | None) -> None:
+    """Validate a settings file: every problem, or a one-line summary (exit 0 when valid, 1 otherwise)."""
+    settings = _load_or_exit(settings_path)
+    shown = settings_path or "bundled ac-paris.toml"
+    click.echo(f"{shown}: valid: {settings.summary()}")
+    for note in settings_warnings(settings):
+        click.echo(f"warning: {note}")
+
+
+@main.command("import")
+@click.argument("xml_file", type=click.Path(dir_okay=False, path_type=Path))
+def import_command(xml_file: Path) -> None:
+    """Turn a config-v1.1.xml file into a settings file, written to standard output.
+
+    What the settings cannot express is listed on standard error and in comments at the top.
+    """
+    try:
+        document = xml_file.read_bytes()
+    except OSError as exc:
+        click.echo(f"{xml_file}: cannot read the file: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+    try:
+        imported = import_clientconfig(document)
+    except ImportFormatError as exc:
+        click.echo(f"{xml_file}: {exc}", err=True)
+        sys.exit(1)
+    for note in imported.dropped:
+        click.echo(f"{xml_file}: left out: {note}", err=True)
+    click.echo(imported.to_toml(xml_file.name), nl=False)

@@ -1,0 +1,55 @@
+"""The one exception tree. Only the CLI turns these into exit codes; the app turns them into answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class AutoconfigError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in a settings file: where, what was found, why it is wrong, and how to fix it."""
+
+    path: str
+    found: str | None
+    message: str
+    fix: str
+
+    def render(self) -> str:
+        where = self.path or "(top level)"
+        found = "" if self.found is None else f": found {self.found}"
+        return f"  {where}{found}\n    {self.message}\n    fix: {self.fix}"
+
+
+class SettingsError(AutoconfigError):
+    """A settings file that cannot be used, with every problem found in it."""
+
+    def __init__(self, source: Path | str, problems: list[Problem]) -> None:
+        self.source = str(source)
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        count = len(self.problems)
+        head = f"{self.source}: {count} problem{'s' if count != 1 else ''}"
+        return "\n".join([head, *(p.render() for p in self.problems)])
+
+
+class RequestError(AutoconfigError):
+    """A request the service cannot answer; the message is one plain sentence safe to show anyone."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+class UnknownDomainError(RequestError):
+    """An address or host whose domain no provider in the settings serves."""
+
+    def __init__(self) -> None:
+        super().__init__("This service does not configure mail for that domain.", status=404)
