@@ -5,28 +5,22 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from urllib.parse import quote
 
-from .domains import DomainNameError, host_from_header, to_ascii_domain, to_unicode_domain
-from .errors import RequestError, UnknownDomainError
+from .addresses import address_key, parse_address
+from .domains import host_from_header, to_unicode_domain
+from .errors import UnknownDomainError
 from .settings import LoginRule, Provider, Settings
 
-# RFC 5321 §4.5.3.1: local part 64 octets, domain 255, and a path of 256 octets including the
-# angle brackets, so an address has at most 254.
-MAX_LOCAL_PART = 64
-MAX_ADDRESS = 254
-# RFC 5322 atext, plus the dot between atoms; quoted local parts are refused (no mail service here uses them).
-_ATEXT = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~")
 # Letters that Unicode does not decompose but people spell out when they write without accents.
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})  # noqa: RUF001 - the dotless i is meant
+# Particles stay small inside a name (Charles de Gaulle); the articles le, la, les take a capital
+# (Jean Le Goff, Jean de La Fontaine), as French typography writes them.
 _PARTICLES = {
     "de",
     "du",
     "des",
     "d",
-    "la",
-    "le",
-    "les",
-    "l",
     "van",
     "von",
     "der",
@@ -36,9 +30,13 @@ _PARTICLES = {
     "del",
     "dos",
 }
+_ARTICLES = {"le", "la", "les"}
 _SERVICE_LABELS = {"autoconfig", "autodiscover"}
 _PLACEHOLDER = re.compile(r"%EMAIL(?:ADDRESS|LOCALPART|DOMAIN)%")
 _NAME_PART = re.compile(r"^[^\W\d_]+(?:['-][^\W\d_]+)*$")
+
+
+__all__ = ["Account", "parse_address", "provider_for_host", "resolve_account"]
 
 
 @dataclass(frozen=True)
@@ -52,41 +50,17 @@ class Account:
     login: str
     display_name: str | None  # None when the local part does not look like a name
 
-    def fill(self, form: str) -> str:
-        """A settings value with the clients' placeholders filled in for this person."""
-        return fill_placeholders(form, self.local_part, self.domain)
+    def fill(self, form: str, *, in_url: bool = False) -> str:
+        """A settings value with the clients' placeholders filled in for this person.
+
+        In a URL the local part is percent-encoded, so that `&`, `?`, `#` or `/` in it stay data.
+        """
+        local = quote(self.local_part, safe="") if in_url else self.local_part
+        return fill_placeholders(form, local, self.domain)
 
     @property
     def unicode_address(self) -> str:
         return f"{self.local_part}@{to_unicode_domain(self.domain)}"
-
-
-def parse_address(text: str) -> tuple[str, str]:
-    """Split and check an address; return (local part, A-label domain). Raises RequestError."""
-    if len(text) > MAX_ADDRESS * 4:  # cheap guard before any other work on hostile input
-        raise RequestError("The address is too long.")
-    if not text:
-        raise RequestError("The address is empty.")
-    if any(unicodedata.category(c)[0] in "CZ" for c in text):
-        raise RequestError("The address holds spaces, line breaks or control characters.")
-    local, at, domain = text.rpartition("@")
-    if not at:
-        raise RequestError("The address has no @ sign.")
-    if not local:
-        raise RequestError("The address has nothing before the @ sign.")
-    if len(local.encode("utf-8")) > MAX_LOCAL_PART:
-        raise RequestError(f"The part before the @ sign is longer than {MAX_LOCAL_PART} characters.")
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        raise RequestError("The part before the @ sign has a misplaced dot.")
-    if any(c not in _ATEXT and c != "." and (c.isascii() or not c.isalnum()) for c in local):
-        raise RequestError("The part before the @ sign holds a character addresses cannot have.")
-    try:
-        ascii_domain = to_ascii_domain(domain)
-    except DomainNameError:
-        raise RequestError("The part after the @ sign is not a valid domain name.") from None
-    if len(local.encode("utf-8")) + 1 + len(ascii_domain) > MAX_ADDRESS:
-        raise RequestError(f"The address is longer than {MAX_ADDRESS} characters.")
-    return local, ascii_domain
 
 
 def resolve_account(settings: Settings, text: str) -> Account:
@@ -101,7 +75,7 @@ def resolve_account(settings: Settings, text: str) -> Account:
     if provider is None:
         raise UnknownDomainError()
     address = f"{local}@{domain}"
-    override = provider.login.table.get(f"{local.lower()}@{domain}")
+    override = provider.login.table.get(address_key(local, domain))
     if override is not None:
         login, name = override
         return Account(address, local, domain, provider, login, name or guess_display_name(local))
@@ -145,7 +119,8 @@ def derive_login(rule: LoginRule, local: str, domain: str) -> str:
             login = template.format_map(fields)
             if rule.remove:
                 login = login.translate(str.maketrans("", "", rule.remove))
-            if login:
+            # Folding can turn a rare letter into a space (U+037A, U+FDFA): such a login is no login.
+            if login and login.isprintable() and not any(c.isspace() for c in login):
                 return login
     return fill_placeholders(rule.fallback, local, domain)
 
@@ -158,26 +133,33 @@ def fill_placeholders(form: str, local: str, domain: str) -> str:
 
 
 def guess_display_name(local: str) -> str | None:
-    """`jean-pierre.dupont2` -> `Jean-Pierre Dupont`; None when the local part does not look like a name."""
+    """`jean-pierre.dupont2` -> `Jean-Pierre Dupont`; None when the local part does not look like a name.
+
+    An address writes a space as a dot or a hyphen, so a particle or article at the start of a last
+    name stands alone: `charles.de-gaulle` -> `Charles de Gaulle`, `jean.le-bihan` -> `Jean Le Bihan`.
+    """
     parts = [p for p in re.split(r"[._]", local.rstrip("0123456789")) if p]
     if len(parts) < 2 or not all(_NAME_PART.match(p) for p in parts):
         return None
-    words = []
-    for index, part in enumerate(parts):
-        lowered = part.lower()
-        if index > 0 and lowered in _PARTICLES:
-            words.append(lowered)
-        else:
-            words.append(_capitalise(lowered))
-    return " ".join(words)
+    words = [parts[0].lower()]
+    for part in parts[1:]:
+        pieces = part.lower().split("-")
+        while len(pieces) > 1 and len(pieces[0]) > 1 and pieces[0] in _PARTICLES | _ARTICLES:
+            words.append(pieces.pop(0))
+        words.append("-".join(pieces))
+    last = len(words) - 1
+    return " ".join(
+        word if 0 < index < last and word in _PARTICLES else _capitalise(word)
+        for index, word in enumerate(words)
+    )
 
 
 def _capitalise(word: str) -> str:
     # Each piece between hyphens and apostrophes gets a capital, but an elided particle stays small:
-    # d'alembert -> d'Alembert, o'neil -> O'Neil, jean-pierre -> Jean-Pierre.
+    # d'alembert -> d'Alembert, o'neil -> O'Neil, l'hote -> L'Hote, jean-pierre -> Jean-Pierre.
     pieces = re.split(r"(['-])", word)
     out = []
     for i, piece in enumerate(pieces):
-        elided = i + 1 < len(pieces) and pieces[i + 1] == "'" and piece in {"d", "l"}
+        elided = i + 1 < len(pieces) and pieces[i + 1] == "'" and piece == "d"
         out.append(piece if elided or piece in "'-" else piece[:1].upper() + piece[1:])
     return "".join(out)

@@ -20,12 +20,12 @@ from .accounts import Account, provider_for_host, resolve_account
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
 from .errors import RequestError
 from .logs import AccessLogMiddleware
+from .resources import SETTINGS_ENV
 from .settings import Settings, load_settings
 
-SETTINGS_ENV = "AUTOCONFIG_SETTINGS"
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+_RAW_SECURITY_HEADERS = [
+    (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()
 ]
 
 
@@ -83,6 +83,16 @@ async def request_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def internal_error(request: Request, exc: Exception) -> Response:
+    # Answered by Starlette's outermost middleware, outside SecurityHeadersMiddleware: the headers
+    # are set here. The traceback goes to the server's log, never to the client.
+    return PlainTextResponse(
+        "The service could not answer; the error is in its log.\n",
+        status_code=500,
+        headers={"Cache-Control": "no-store", **SECURITY_HEADERS},
+    )
+
+
 class SecurityHeadersMiddleware:
     """Headers every answer carries, whichever route (or error handler) produced it."""
 
@@ -96,7 +106,7 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *_RAW_SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -112,7 +122,11 @@ def create_app(settings: Settings) -> Starlette:
         Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),
         Middleware(SecurityHeadersMiddleware),
     ]
-    app = Starlette(routes=routes, middleware=middleware, exception_handlers={RequestError: request_error})
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={RequestError: request_error, Exception: internal_error},
+    )
     app.state.service = Service.build(settings)
     return app
 

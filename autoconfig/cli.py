@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import uvicorn
 
 from . import __version__
-from .app import SETTINGS_ENV
 from .errors import SettingsError
 from .importer import ImportFormatError, import_clientconfig
+from .resources import SETTINGS_ENV
 from .settings import Settings, load_settings, settings_warnings
 
 SETTINGS_OPTION = click.option(
@@ -23,7 +22,8 @@ SETTINGS_OPTION = click.option(
     "settings_path",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The settings file (TOML). Default: the bundled profiles/ac-paris.toml.",
+    envvar=SETTINGS_ENV,
+    help="The settings file (TOML); also read from AUTOCONFIG_SETTINGS. Default: the bundled ac-paris.toml.",
 )
 
 
@@ -78,6 +78,8 @@ def main() -> None:
 )
 def serve(settings_path: Path | None, host: str, port: int, workers: int, log_level: str) -> None:
     """Serve the settings over HTTP (refuses to start on invalid settings)."""
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the server; `check` and `import` start faster
+
     settings = _load_or_exit(settings_path)
     logging.config.dictConfig(log_config(log_level.upper()))
     logger = logging.getLogger("autoconfig")
@@ -86,7 +88,10 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
     source = settings_path.resolve() if settings_path else None
     logger.info("settings %s: %s", source or "(bundled ac-paris.toml)", settings.summary())
     # Workers are separate processes: they find the settings through the environment.
-    os.environ[SETTINGS_ENV] = str(source) if source else ""
+    if source is not None:
+        os.environ[SETTINGS_ENV] = str(source)
+    else:
+        os.environ.pop(SETTINGS_ENV, None)
     uvicorn.run(
         "autoconfig.app:app_from_environment",
         factory=True,
@@ -109,7 +114,7 @@ def check(settings_path: Path | None) -> None:
     shown = settings_path or "bundled ac-paris.toml"
     click.echo(f"{shown}: valid: {settings.summary()}")
     for note in settings_warnings(settings):
-        click.echo(f"warning: {note}")
+        click.echo(f"warning: {note}", err=True)
 
 
 @main.command("import")
@@ -131,4 +136,6 @@ def import_command(xml_file: Path) -> None:
         sys.exit(1)
     for note in imported.dropped:
         click.echo(f"{xml_file}: left out: {note}", err=True)
-    click.echo(imported.to_toml(xml_file.name), nl=False)
+    # The settings file is UTF-8 whatever the terminal's locale says.
+    sys.stdout.buffer.write(imported.to_toml(xml_file.name).encode("utf-8"))
+    sys.stdout.flush()

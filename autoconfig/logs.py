@@ -16,7 +16,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 ACCESS_LOGGER = "autoconfig.access"
 Mode = Literal["redact", "hash", "full"]
 # Anything shaped like an address, percent-encoded or not, wherever it sits in a path or query.
-_ADDRESS = re.compile(r"([^\s/?&=;,<>\"'@]+)@([^\s/?&=;,<>\"'@]*)")
+# The apostrophe is part of the local part (pierre.d'alembert@…), not a border. A match starts only
+# at the start of a run (the lookbehind), so a long run without @ costs linear time, not quadratic.
+_ADDRESS = re.compile(r"(?<![^\s/?&=;,<>\"@])([^\s/?&=;,<>\"@]+)@([^\s/?&=;,<>\"'@]*)")
+# A client or proxy that encodes twice sends %2540 for @: decode a few rounds, not just one.
+_DECODE_ROUNDS = 3
 _HASH_KEY = secrets.token_bytes(32)  # per process: hashes link requests in one run, never across runs
 
 
@@ -25,7 +29,11 @@ def redact_addresses(text: str, mode: Mode) -> str:
     `h:5f2c…@ac-paris.fr` (hash), or unchanged (full)."""
     if mode == "full":
         return text
-    decoded = unquote(text, errors="replace")
+    decoded = text
+    for _ in range(_DECODE_ROUNDS):
+        decoded, previous = unquote(decoded, errors="replace"), decoded
+        if decoded == previous:
+            break
 
     def hide(match: re.Match[str]) -> str:
         local, domain = match.group(1), match.group(2)

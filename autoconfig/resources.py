@@ -6,6 +6,8 @@ from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 DEFAULT_PROFILE = "ac-paris.toml"
+# Names the settings file for `autoconfig` commands and for uvicorn's worker processes.
+SETTINGS_ENV = "AUTOCONFIG_SETTINGS"
 
 
 def _data_dir(name: str) -> Path:

@@ -32,10 +32,10 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
+from .addresses import address_key, parse_address
 from .domains import DomainNameError, to_ascii_domain, to_ascii_host
-from .errors import Problem, SettingsError
+from .errors import Problem, RequestError, SettingsError
 from .resources import default_settings_path
 
 PLACEHOLDERS = ("%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%")
@@ -70,15 +70,38 @@ DEFAULT_PORTS = {
 }
 _LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _PLACEHOLDER_LIKE = re.compile(r"%[A-Za-z]*%?")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Control characters, line separators, and what XML 1.0 cannot carry (surrogates, U+FFFE, U+FFFF).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 _PHONE = re.compile(r"^\+?[0-9][0-9 .()\-]{2,30}$")
 _DN_PART = re.compile(r"^\s*[A-Za-z][A-Za-z0-9-]*\s*=.+$")
 TEMPLATE_BUILTINS = ("localpart", "domain", "address")
 
 
-def _problem(code: str, message: str, fix: str) -> PydanticCustomError:
-    # The fix travels in the error's context so that the report can print it on its own line.
-    return PydanticCustomError(code, message, {"fix": fix})
+_NOT_GIVEN: Any = object()
+
+
+class _Invalid(ValueError):
+    """A value refused by a validator: why, how to fix it, and for a table's own checks which key is wrong.
+
+    A ValueError rather than pydantic's PydanticCustomError, whose message is a template filled from its
+    context: a message quoting the person's text (a login template such as "{fix}") would be mangled.
+    """
+
+    def __init__(self, code: str, message: str, fix: str, key: str | None, found: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fix = fix
+        self.key = key
+        self.found = found
+
+
+def _problem(
+    code: str, message: str, fix: str, *, key: str | None = None, found: Any = _NOT_GIVEN
+) -> _Invalid:
+    # A check on a whole table names the key at fault (`key`) and its value (`found`), so that the report
+    # points at providers[0].incoming[0].security rather than at the table.
+    return _Invalid(code, message, fix, key, found)
 
 
 # --- value types -------------------------------------------------------------------------------------
@@ -210,7 +233,7 @@ Url = Annotated[str, AfterValidator(_url)]
 PublicUrl = Annotated[str, AfterValidator(_public_url)]
 LoginForm = Annotated[str, AfterValidator(_placeholder_template)]
 SettingsPath = Annotated[Path, PlainValidator(lambda v, info: _settings_path(_str(v), info))]
-Port = Annotated[int, Field(ge=1, le=65535)]
+Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
 Phone = Annotated[str, AfterValidator(_phone)]
 DistinguishedName = Annotated[str, AfterValidator(_base_dn)]
 Security = Literal["starttls", "tls", "none"]
@@ -299,6 +322,7 @@ class ServiceSettings(_Model):
     )
     cache_max_age: int = Field(
         default=3600,
+        strict=True,
         ge=0,
         le=86400,
         description="Seconds clients and proxies may cache a configuration answer (Cache-Control max-age).",
@@ -309,8 +333,12 @@ class ServiceSettings(_Model):
         if self.default_language not in self.languages:
             raise _problem(
                 "bad_default_language",
-                f"default_language {self.default_language!r} is not among languages {list(self.languages)}",
+                "default_language is not among languages = ["
+                + ", ".join(f'"{language}"' for language in self.languages)
+                + "]",
                 "add it to languages, or choose one of them",
+                key="default_language",
+                found=self.default_language,
             )
         return self
 
@@ -359,10 +387,12 @@ class LoginRule(_Model):
     @model_validator(mode="after")
     def _compile(self) -> LoginRule:
         if (self.pattern is None) != (self.template is None):
+            given, absent = ("pattern", "template") if self.template is None else ("template", "pattern")
             raise _problem(
                 "incomplete_rule",
-                "pattern and template go together",
+                f"{given} is set but {absent} is not; pattern and template go together",
                 "give both pattern and template, or neither to always use fallback",
+                key=absent,
             )
         if self.pattern is not None and self.template is not None:
             self._regex = _compile_pattern(self.pattern)
@@ -389,12 +419,16 @@ def _compile_pattern(pattern: str) -> re.Pattern[str]:
             "bad_pattern",
             f"the regular expression does not compile: {exc}",
             "correct it; in TOML write it between single quotes so backslashes stay as they are",
+            key="pattern",
+            found=pattern,
         ) from None
     if not regex.groupindex:
         raise _problem(
             "bad_pattern",
             "the regular expression has no named group",
             "name the parts the template uses, such as (?P<first>[a-z]+)",
+            key="pattern",
+            found=pattern,
         )
     return regex
 
@@ -402,68 +436,74 @@ def _compile_pattern(pattern: str) -> re.Pattern[str]:
 def _check_template(template: str, groups: set[str]) -> None:
     allowed = groups | set(TEMPLATE_BUILTINS)
     fix = f"use only {{name}} or {{name:.N}} with a name from: {', '.join(sorted(allowed))}"
+    where = {"key": "template", "found": template}
     try:
         fields = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise _problem("bad_template", f"the template is malformed: {exc}", fix) from None
+        raise _problem("bad_template", f"the template is malformed: {exc}", fix, **where) from None
     if not any(name for _, name, _, _ in fields):
-        raise _problem("bad_template", "the template uses no field", fix)
+        raise _problem("bad_template", "the template uses no field", fix, **where)
     for _, name, spec, conversion in fields:
         if name is None:
             continue
         if name not in allowed or conversion or (spec and not re.fullmatch(r"\.[1-9][0-9]?", spec)):
             shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
-            raise _problem("bad_template", f"{shown} is not a field the template can use", fix)
+            raise _problem("bad_template", f"{shown} is not a field the template can use", fix, **where)
 
 
 def _read_overrides(path: Path) -> dict[str, tuple[str, str | None]]:
     fix = "write a CSV file whose first line is address,login (or address,login,name), one person a line"
+    where = {"key": "overrides", "found": str(path)}
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _problem("bad_overrides", f"cannot read {path}: {exc}", fix) from None
+        raise _problem("bad_overrides", f"cannot read {path}: {exc}", fix, **where) from None
     rows = csv.DictReader(text.splitlines())
     if rows.fieldnames is None or not {"address", "login"} <= set(rows.fieldnames):
-        raise _problem("bad_overrides", f"{path.name} has no header with address and login", fix)
+        raise _problem("bad_overrides", f"{path.name} has no header with address and login", fix, **where)
     table: dict[str, tuple[str, str | None]] = {}
     bad: list[str] = []
     for row in rows:
         address = (row.get("address") or "").strip()
         login = (row.get("login") or "").strip()
         name = (row.get("name") or "").strip() or None
-        local, at, domain = address.rpartition("@")
-        if not at or not local or not login or _CONTROL.search(login + (name or "")):
+        if not login or _CONTROL.search(login + (name or "")):
             bad.append(str(rows.line_num))
             continue
         try:
-            key = f"{local.lower()}@{to_ascii_domain(domain)}"
-        except DomainNameError:
+            key = address_key(*parse_address(address))
+        except RequestError:
             bad.append(str(rows.line_num))
             continue
         table[key] = (login, name)
     if bad:
+        more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+        lines = f"line {bad[0]} has" if len(bad) == 1 else f"lines {', '.join(bad[:10])}{more} have"
         raise _problem(
             "bad_overrides",
-            f"{path.name}: line{'s' if len(bad) > 1 else ''} {', '.join(bad[:10])} "
-            "lack an address, a login, or hold control characters",
+            f"{path.name}: {lines} no address of the form name@domain, no login, or control characters",
             fix,
+            **where,
         )
     return table
 
 
 def _check_port_security(port: int, security: str) -> None:
+    where = {"key": "security", "found": security}
     if port in IMPLICIT_TLS_PORTS and security != "tls":
         raise _problem(
             "port_security",
-            f"port {port} is {IMPLICIT_TLS_PORTS[port]} over implicit TLS, but security is {security!r}",
+            f'port {port} is {IMPLICIT_TLS_PORTS[port]} over implicit TLS, but security is "{security}"',
             'write security = "tls", or use the port your server really offers with STARTTLS',
+            **where,
         )
     if port in STARTTLS_PORTS and security == "tls":
         raise _problem(
             "port_security",
             f"port {port} is {STARTTLS_PORTS[port]} started in plain and upgraded with STARTTLS, "
             'but security is "tls"',
-            'write security = "starttls", or the implicit-TLS port (993, 995, 465)',
+            'write security = "starttls", or the implicit-TLS port (993, 995, 465, 636)',
+            **where,
         )
 
 
@@ -654,9 +694,11 @@ def load_settings(path: Path | str | None = None) -> Settings:
         ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        message = f"the file is not UTF-8 text: line {line} holds the byte 0x{raw[exc.start]:02x}"
         raise SettingsError(
-            source, [Problem("", None, "the file is not UTF-8 text", "save it as UTF-8")]
+            source, [Problem("", None, message, "save it as UTF-8 (in your editor: Save As, encoding UTF-8)")]
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(
@@ -675,6 +717,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
 
 def settings_from_dict(data: dict[str, Any], *, source: Path, digest: str = "") -> Settings:
     context = {"base_dir": source.parent, "digest": digest}
+    # Rules that span providers are checked on the raw data, so that they are reported with the rest.
+    problems = list(_cross_checks(data))
     try:
         settings = Settings.model_validate(data, context=context)
     except ValidationError as exc:
@@ -682,35 +726,55 @@ def settings_from_dict(data: dict[str, Any], *, source: Path, digest: str = "") 
         # A list whose entries failed is also "too short" once they are dropped: say only the first.
         failed = {tuple(e["loc"][:i]) for e in errors for i in range(len(e["loc"]))}
         kept = [e for e in errors if not (e["type"] == "too_short" and tuple(e["loc"]) in failed)]
-        raise SettingsError(source, [_problem_from(err) for err in kept]) from None
-    # model_post_init receives the validation context only through model_validate's own call path.
-    settings._digest = digest
-    problems = list(_cross_checks(settings))
+        raise SettingsError(source, [*(_problem_from(err) for err in kept), *problems]) from None
     if problems:
         raise SettingsError(source, problems)
+    # model_post_init receives the validation context only through model_validate's own call path.
+    settings._digest = digest
     return settings
 
 
-def _cross_checks(settings: Settings) -> Iterator[Problem]:
-    """Rules that span providers, checked once every provider is valid on its own."""
+def _normalised_domain(value: Any) -> str | None:
+    # The A-label form of a domain as written, or None when it is not one (reported elsewhere).
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_ascii_domain(value)
+    except DomainNameError:
+        return None
+
+
+def _cross_checks(data: Mapping[str, Any]) -> Iterator[Problem]:
+    """Rules that span providers: ids and domains given twice. Values invalid on their own are skipped."""
+    providers = data.get("providers")
+    if not isinstance(providers, list):
+        return
     seen_ids: dict[str, int] = {}
     seen_domains: dict[str, int] = {}
-    for i, provider in enumerate(settings.providers):
-        if provider.id in seen_ids:
+    for i, provider in enumerate(providers):
+        if not isinstance(provider, Mapping):
+            continue
+        provider_id = _normalised_domain(provider.get("id"))
+        if provider_id is not None and provider_id in seen_ids:
             yield Problem(
                 f"providers[{i}].id",
-                _show(provider.id),
-                f"providers[{seen_ids[provider.id]}] has the same id",
+                _show(provider.get("id")),
+                f"providers[{seen_ids[provider_id]}] has the same id",
                 "give every provider its own id",
             )
-        seen_ids.setdefault(provider.id, i)
-        for j, domain in enumerate(provider.domains):
+        if provider_id is not None:
+            seen_ids.setdefault(provider_id, i)
+        domains = provider.get("domains")
+        for j, written in enumerate(domains if isinstance(domains, list) else []):
+            domain = _normalised_domain(written)
+            if domain is None:
+                continue
             if domain in seen_domains:
                 owner = seen_domains[domain]
                 where = "earlier in this provider" if owner == i else f"in providers[{owner}]"
                 yield Problem(
                     f"providers[{i}].domains[{j}]",
-                    _show(domain),
+                    _show(written),
                     f"this domain is listed {where} already; a domain belongs to one provider",
                     "remove the repeated domain",
                 )
@@ -743,6 +807,15 @@ def _problem_from(error: Any) -> Problem:
     ctx = error.get("ctx") or {}
     found = None if kind == "missing" else _show(error.get("input"))
     message = _sentence(error["msg"])
+    invalid = ctx.get("error")
+    if isinstance(invalid, _Invalid):
+        if invalid.key is not None:
+            loc = (*loc, invalid.key)
+        if invalid.found is not _NOT_GIVEN:
+            found = _show(invalid.found)
+        elif invalid.key is not None:
+            found = None  # the key at fault is absent
+        return Problem(_path(loc), found, invalid.message, invalid.fix)
     if kind == "extra_forbidden":
         known = _known_keys(loc[:-1])
         close = get_close_matches(str(loc[-1]), known, n=1)
@@ -755,11 +828,21 @@ def _problem_from(error: Any) -> Problem:
         )
     if kind == "too_short":
         return Problem(_path(loc), found, "this list is empty", "add at least one entry")
+    if kind in ("tuple_type", "list_type"):
+        item = _model_at(loc)
+        if item is not None and loc and isinstance(loc[-1], str):
+            table = _path(tuple(part for part in loc if isinstance(part, str)))
+            fix = f"write each entry as its own [[{table}]] table (two brackets), even when there is one"
+        elif isinstance(error.get("input"), str):
+            fix = f"write it in brackets, as a list of one: [{found}]"
+        else:
+            fix = _FIXES[kind]
+        return Problem(_path(loc), found, "this must be a list", fix)
     if kind == "literal_error":
         return Problem(
             _path(loc), found, "this value is not allowed", f"use one of {ctx.get('expected', '')}"
         )
-    fix = str(ctx.get("fix") or _FIXES.get(kind) or _description(loc) or "correct the value")
+    fix = _FIXES.get(kind) or _description(loc) or "correct the value"
     if kind == "value_error":
         message = _sentence(str(ctx.get("error", message)))
     return Problem(_path(loc), found, message, fix)

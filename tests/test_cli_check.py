@@ -1,0 +1,151 @@
+"""`autoconfig check` and `serve` on bad settings, run as the real command: exit codes and what is printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from autoconfig.errors import SettingsError
+from autoconfig.resources import SETTINGS_ENV
+from autoconfig.settings import load_settings
+
+from .conftest import MINIMAL
+
+WriteSettings = Callable[..., Path]
+
+SUMMARY = "valid: 1 provider, 1 domain, 2 servers"
+# Two mistakes: a quoted port and a security mode that does not exist.
+INVALID = MINIMAL.replace("port = 143", 'port = "143"').replace(
+    'port = 587\nsecurity = "starttls"', 'port = 587\nsecurity = "ssl"'
+)
+
+
+def autoconfig(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run `python -m autoconfig ARGS` without any settings from the environment."""
+    env = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
+    return subprocess.run(
+        [sys.executable, "-m", "autoconfig", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_check_valid_file(write_settings: WriteSettings) -> None:
+    path = write_settings(MINIMAL)
+    result = autoconfig("check", "--settings", str(path))
+    assert result.returncode == 0, result.stderr
+    # The summary is the one line on stdout; warnings go to stderr, one a line.
+    assert result.stdout == f"{path}: {SUMMARY}\n"
+    assert result.stderr.splitlines() == [
+        "warning: no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)"
+    ]
+    assert_no_traceback(result)
+
+
+def test_check_valid_file_without_warnings_is_one_line(write_settings: WriteSettings) -> None:
+    path = write_settings(MINIMAL + '[signing]\ncertificate = "cert.pem"\nkey = "key.pem"\n')
+    for name in ("cert.pem", "key.pem"):
+        (path.parent / name).write_text("-----BEGIN-----\n", encoding="ascii")
+    result = autoconfig("check", "--settings", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{path}: {SUMMARY}\n"
+    assert result.stderr == ""
+
+
+def test_check_bundled_default() -> None:
+    result = autoconfig("check")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"bundled ac-paris.toml: {SUMMARY}"
+    assert_no_traceback(result)
+
+
+def test_check_invalid_file_lists_every_problem(write_settings: WriteSettings) -> None:
+    path = write_settings(INVALID)
+    result = autoconfig("check", "--settings", str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{path}: 2 problems",
+        '  providers[0].incoming[0].port: found "143"',
+        "    input should be a valid integer",
+        "    fix: write a whole number without quotes",
+        '  providers[0].outgoing[0].security: found "ssl"',
+        "    this value is not allowed",
+        "    fix: use one of 'starttls', 'tls' or 'none'",
+    ]
+    assert_no_traceback(result)
+
+
+def test_check_prints_what_load_settings_reports(write_settings: WriteSettings) -> None:
+    text = MINIMAL.replace('domains = ["example.org"]', "domains = []").replace(
+        "[[providers.outgoing]]", "[[providers.outgoing]]\nhots = 'smtp.example.org'"
+    )
+    path = write_settings(text)
+    with pytest.raises(SettingsError) as info:
+        load_settings(path)
+    result = autoconfig("check", "--settings", str(path))
+    assert result.returncode == 1
+    assert result.stderr == info.value.render() + "\n"
+    assert "did you mean 'host'?" in result.stderr
+    assert_no_traceback(result)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        pytest.param(b"", "", id="missing"),
+        pytest.param(
+            b'[service]\npublic_url = "caf\xe9"\n', "the file is not UTF-8 text: line 2", id="latin-1"
+        ),
+        pytest.param(b"[service\n", "not valid TOML: ", id="syntax"),
+    ],
+)
+def test_check_unreadable_file(tmp_path: Path, content: bytes, says: str) -> None:
+    path = tmp_path / "settings.toml"
+    if says:
+        path.write_bytes(content)
+    else:
+        says = "cannot read the file: No such file or directory"
+    result = autoconfig("check", "--settings", str(path))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"{path}: 1 problem"
+    assert lines[1] == "  (top level)"
+    assert says in lines[2]
+    assert lines[3].startswith("    fix: ")
+    assert_no_traceback(result)
+
+
+def test_serve_refuses_invalid_settings(write_settings: WriteSettings) -> None:
+    path = write_settings(INVALID)
+    check = autoconfig("check", "--settings", str(path))
+    served = autoconfig("serve", "--settings", str(path), "--port", "0", timeout=20)
+    assert served.returncode == 1
+    assert served.stderr == check.stderr
+    assert f"{path}: 2 problems" in served.stderr
+    assert "Uvicorn running" not in served.stdout + served.stderr
+    assert "Started server" not in served.stdout + served.stderr
+    assert_no_traceback(served)
+
+
+def test_serve_refuses_missing_settings(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    served = autoconfig("serve", "--settings", str(path), "--port", "0", timeout=20)
+    assert served.returncode == 1
+    assert served.stderr.splitlines()[:2] == [f"{path}: 1 problem", "  (top level)"]
+    assert "cannot read the file" in served.stderr
+    assert_no_traceback(served)

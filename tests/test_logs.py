@@ -1,0 +1,284 @@
+"""logs.py: addresses hidden in access logs, one line per request, hostile paths escaped."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from autoconfig.logs import ACCESS_LOGGER, AccessLogMiddleware, Mode, redact_addresses
+from autoconfig.settings import load_settings
+
+from .conftest import MINIMAL
+
+HASHED = re.compile(r"h:[0-9a-f]{12}@ac-paris\.fr")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("jean.dupont@ac-paris.fr", "j***@ac-paris.fr"),
+        ("/guide?email=jean.dupont@ac-paris.fr", "/guide?email=j***@ac-paris.fr"),
+        ("/guide?email=jean.dupont%40ac-paris.fr", "/guide?email=j***@ac-paris.fr"),
+        ("/guide?email=jean.dupont%2540ac-paris.fr", "/guide?email=j***@ac-paris.fr"),  # encoded twice
+        ("/guide?email=%C3%A9lodie.m%C3%A9rand%40ac-paris.fr", "/guide?email=é***@ac-paris.fr"),
+        ("/guide?email=pierre.d'alembert%40ac-paris.fr", "/guide?email=p***@ac-paris.fr"),
+        ("/guide?email=pierre.d%27alembert%40ac-paris.fr", "/guide?email=p***@ac-paris.fr"),
+        ("/guide?email=jean%2Bnews%40ac-paris.fr&lang=fr", "/guide?email=j***@ac-paris.fr&lang=fr"),
+        (
+            "/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr?Protocol=AutodiscoverV1",
+            "/autodiscover/autodiscover.json/v1.0/j***@ac-paris.fr?Protocol=AutodiscoverV1",
+        ),
+        (
+            "/autodiscover/autodiscover.json/v1.0/jean.dupont%40ac-paris.fr",
+            "/autodiscover/autodiscover.json/v1.0/j***@ac-paris.fr",
+        ),
+        (
+            "/mail/config-v1.1.xml?emailaddress=jean.dupont@ac-paris.fr&cc=marie.curie@ac-paris.fr",
+            "/mail/config-v1.1.xml?emailaddress=j***@ac-paris.fr&cc=m***@ac-paris.fr",
+        ),
+        ("/a/jean@x.fr/b/marie@y.fr;paul@z.fr", "/a/j***@x.fr/b/m***@y.fr;p***@z.fr"),
+        ("/guide/ios", "/guide/ios"),
+        ("/guide?email=", "/guide?email="),
+        ("/guide?email=jean.dupont", "/guide?email=jean.dupont"),
+        ("/guide?email=%40ac-paris.fr", "/guide?email=@ac-paris.fr"),
+        ("", ""),
+    ],
+)
+def test_redact(text: str, expected: str) -> None:
+    assert redact_addresses(text, "redact") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/guide?email=jean.dupont@ac-paris.fr",
+        "/guide?email=jean.dupont%40ac-paris.fr",
+        "/guide?email=jean.dupont%2540ac-paris.fr",
+        "/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr",
+    ],
+)
+def test_hash(text: str) -> None:
+    hashed = redact_addresses(text, "hash")
+    assert "jean" not in hashed
+    assert "dupont" not in hashed
+    assert len(HASHED.findall(hashed)) == 1
+
+
+def test_hash_links_the_same_person_only() -> None:
+    first = redact_addresses("jean.dupont@ac-paris.fr", "hash")
+    assert HASHED.fullmatch(first)
+    assert redact_addresses("jean.dupont%40ac-paris.fr", "hash") == first
+    assert redact_addresses("Jean.Dupont@ac-paris.fr", "hash") == first  # one mailbox, any casing
+    assert redact_addresses("marie.curie@ac-paris.fr", "hash") != first
+    assert redact_addresses("jean.dupont2@ac-paris.fr", "hash") != first
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/guide?email=jean.dupont@ac-paris.fr",
+        "/guide?email=jean.dupont%40ac-paris.fr",
+        "/a/jean@x.fr/b/marie@y.fr",
+        "%0d%0a",
+    ],
+)
+def test_full_leaves_text_as_it_is(text: str) -> None:
+    assert redact_addresses(text, "full") == text
+
+
+def test_redaction_takes_linear_time() -> None:
+    # A long run without @ must not cost quadratic time: the log line is written for every request.
+    hostile = "/" + "a" * 200_000 + "/b@c.fr?" + "x." * 50_000
+    start = time.perf_counter()
+    out = redact_addresses(hostile, "redact")
+    assert time.perf_counter() - start < 2.0
+    assert out.endswith("/b***@c.fr?" + "x." * 50_000)
+
+
+_LOCAL_CHARS = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789.!#$+-^_`{|}~'éèçœñ"),
+    min_size=1,
+    max_size=40,
+)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(_LOCAL_CHARS)
+def test_redact_hides_every_local_part(local: str) -> None:
+    for text in (f"/guide?email={quote(local)}%40ac-paris.fr", f"/x/{local}@ac-paris.fr?y=1"):
+        redacted = redact_addresses(text, "redact")
+        assert f"{local[:1]}***@ac-paris.fr" in redacted
+        assert f"{local}@" not in redacted
+        if len(local) > 1:
+            assert local[1:] + "@" not in redacted
+
+
+# --- the middleware, through a real Starlette app ------------------------------------------------------
+
+
+async def ok(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("ok")
+
+
+async def boom(request: Request) -> PlainTextResponse:
+    raise RuntimeError("boom")
+
+
+def make_app(mode: Mode) -> Starlette:
+    return Starlette(
+        routes=[Route("/boom", boom), Route("/{rest:path}", ok)],
+        middleware=[Middleware(AccessLogMiddleware, mode=mode)],
+    )
+
+
+@contextmanager
+def access_lines(caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
+    lines: list[str] = []
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        yield lines
+    lines.extend(r.getMessage() for r in caplog.records if r.name == ACCESS_LOGGER)
+
+
+Get = Callable[[str], list[str]]
+
+
+@pytest.fixture
+def get(caplog: pytest.LogCaptureFixture, write_settings: Callable[[str], Path]) -> Get:
+    """GET a URL through an app whose mode is the settings' default; return the access log lines."""
+    mode = load_settings(write_settings(MINIMAL)).service.log_addresses
+    assert mode == "redact"
+    client = TestClient(make_app(mode))
+
+    def fetch(url: str) -> list[str]:
+        caplog.clear()
+        with access_lines(caplog) as lines:
+            client.get(url)
+        return lines
+
+    return fetch
+
+
+def test_one_line_per_request(get: Get) -> None:
+    (line,) = get("/guide/ios")
+    assert re.fullmatch(r'testclient "GET /guide/ios" 200 \d+\.\dms', line)
+
+
+def test_default_hides_the_address_in_query(get: Get) -> None:
+    (line,) = get("/guide?email=jean.dupont%40ac-paris.fr")
+    assert re.fullmatch(r'testclient "GET /guide\?email=j\*\*\*@ac-paris\.fr" 200 \d+\.\dms', line)
+    assert "jean" not in line
+    assert "dupont" not in line
+
+
+def test_default_hides_the_address_in_path(get: Get) -> None:
+    (line,) = get("/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr?Protocol=AutodiscoverV1")
+    assert "/v1.0/j***@ac-paris.fr?Protocol=AutodiscoverV1" in line
+    assert "dupont" not in line
+
+
+def test_default_hides_several_addresses(get: Get) -> None:
+    (line,) = get("/x/marie.curie@ac-paris.fr?emailaddress=jean.dupont%40ac-paris.fr&b=paul%2540ac-paris.fr")
+    assert line.count("***@ac-paris.fr") == 3
+    for word in ("curie", "dupont", "paul"):
+        assert word not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "escaped"),
+    [
+        ("/guide/a%0D%0AX-Injected:%20yes", "a\\r\\nX-Injected: yes"),
+        ("/guide?email=a%0D%0AX-Injected:%20yes", "a\\r\\nX-Injected: yes"),
+        ("/guide/%1B%5B31mred", "\\x1b[31mred"),
+        ("/guide/a%00b", "a\\x00b"),
+        ("/guide/a%E2%80%AEb", "a\\u202eb"),
+    ],
+)
+def test_control_characters_are_escaped(get: Get, url: str, escaped: str) -> None:
+    (line,) = get(url)
+    assert escaped in line
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "\x1b" not in line
+    assert "\x00" not in line
+    assert line.isprintable()
+
+
+def test_full_mode_logs_the_address(caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(make_app("full"))
+    with access_lines(caplog) as lines:
+        client.get("/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr")
+        client.get("/guide?email=marie.curie%40ac-paris.fr")
+    assert len(lines) == 2
+    assert "/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr" in lines[0]
+    assert "/guide?email=marie.curie%40ac-paris.fr" in lines[1]
+
+
+def test_hash_mode_logs_a_keyed_hash(caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(make_app("hash"))
+    with access_lines(caplog) as lines:
+        client.get("/guide?email=jean.dupont%40ac-paris.fr")
+        client.get("/autodiscover/autodiscover.json/v1.0/Jean.Dupont@ac-paris.fr")
+    assert len(lines) == 2
+    first, second = (HASHED.findall(line) for line in lines)
+    assert first == second
+    assert len(first) == 1
+    assert not any("dupont" in line.lower() for line in lines)
+
+
+def test_status_is_logged_for_errors(caplog: pytest.LogCaptureFixture) -> None:
+    app = Starlette(
+        routes=[Route("/boom", boom, methods=["GET", "POST"])],
+        middleware=[Middleware(AccessLogMiddleware, mode="redact")],
+    )
+    client = TestClient(app, raise_server_exceptions=False)
+    with access_lines(caplog) as lines:
+        assert client.get("/nowhere?email=jean.dupont%40ac-paris.fr").status_code == 404
+        assert client.get("/boom?email=jean.dupont%40ac-paris.fr").status_code == 500
+        assert client.post("/boom").status_code == 500
+    assert len(lines) == 3
+    assert '"GET /nowhere?email=j***@ac-paris.fr" 404 ' in lines[0]
+    assert '"GET /boom?email=j***@ac-paris.fr" 500 ' in lines[1]
+    assert '"POST /boom" 500 ' in lines[2]
+
+
+def test_lifespan_passes_through_without_a_line(caplog: pytest.LogCaptureFixture) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(
+        routes=[Route("/", ok)],
+        middleware=[Middleware(AccessLogMiddleware, mode="redact")],
+        lifespan=lifespan,
+    )
+    with access_lines(caplog) as lines, TestClient(app):
+        pass
+    assert events == ["startup", "shutdown"]
+    assert lines == []
+
+
+def test_nothing_logged_below_info(caplog: pytest.LogCaptureFixture) -> None:
+    client = TestClient(make_app("redact"))
+    with caplog.at_level(logging.WARNING, logger=ACCESS_LOGGER):
+        assert client.get("/guide?email=jean.dupont%40ac-paris.fr").text == "ok"
+    assert [r for r in caplog.records if r.name == ACCESS_LOGGER] == []
