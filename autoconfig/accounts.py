@@ -49,6 +49,9 @@ class Account:
     provider: Provider
     login: str
     display_name: str | None  # None when the local part does not look like a name
+    # The address as asked, when its domain is one of the provider's aliases; `address` is then the
+    # same mailbox at the provider's first domain.
+    alias: str | None = None
 
     def fill(self, form: str, *, in_url: bool = False) -> str:
         """A settings value with the clients' placeholders filled in for this person.
@@ -74,19 +77,16 @@ def resolve_account(settings: Settings, text: str) -> Account:
     provider = settings.provider_for(domain)
     if provider is None:
         raise UnknownDomainError()
+    alias = None
+    if domain not in provider.domains:
+        alias, domain = f"{local}@{domain}", provider.domains[0]
     address = f"{local}@{domain}"
     override = provider.login.table.get(address_key(local, domain))
     if override is not None:
         login, name = override
-        return Account(address, local, domain, provider, login, name or guess_display_name(local))
-    return Account(
-        address,
-        local,
-        domain,
-        provider,
-        derive_login(provider.login, local, domain),
-        guess_display_name(local),
-    )
+        return Account(address, local, domain, provider, login, name or guess_display_name(local), alias)
+    login = derive_login(provider.login, local, domain)
+    return Account(address, local, domain, provider, login, guess_display_name(local), alias)
 
 
 def provider_for_host(settings: Settings, host_header: str) -> Provider:

@@ -6,6 +6,7 @@ Handlers stay thin: read the request, resolve the account, call a generator, wra
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +17,15 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import autodiscover
 from .accounts import Account, provider_for_host, resolve_account
+from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
-from .errors import RequestError
+from .errors import RequestError, UnknownDomainError
 from .logs import AccessLogMiddleware
 from .resources import SETTINGS_ENV
 from .settings import Settings, load_settings
+from .xmlslots import SlottedXml
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 _RAW_SECURITY_HEADERS = [
@@ -35,10 +39,15 @@ class Service:
 
     settings: Settings
     clientconfig: dict[str, ClientConfigTemplate]
+    pox: dict[str, SlottedXml[autodiscover.Fill]]
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
-        return cls(settings, {p.id: compile_clientconfig(p) for p in settings.providers})
+        return cls(
+            settings,
+            clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
+            pox={p.id: compile_pox(p) for p in settings.providers},
+        )
 
 
 def _service(request: Request) -> Service:
@@ -74,6 +83,77 @@ async def clientconfig(request: Request) -> Response:
         media_type=MEDIA_TYPE,
         headers={"Cache-Control": _cache_control(service, account is not None)},
     )
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it is known to be over `limit` bytes (declared or sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _pox_answer(body: bytes, status: int = 200) -> Response:
+    # No caching: the answer is personal, and Outlook asks rarely.
+    return Response(
+        body, status_code=status, media_type=MEDIA_TYPE, headers={"Cache-Control": "private, no-store"}
+    )
+
+
+async def autodiscover_xml(request: Request) -> Response:
+    """Outlook's POX autodiscover. Protocol errors are 200 with an Error document, as Exchange answers."""
+    if request.method != "POST":
+        return _pox_answer(autodiscover.build_error(autodiscover.INVALID_REQUEST))
+    body = await read_body(request, autodiscover.MAX_BODY)
+    if body is None:
+        return _pox_answer(autodiscover.build_error(autodiscover.INVALID_REQUEST), status=413)
+    service = _service(request)
+    try:
+        pox = autodiscover.parse_request(body)
+        account = resolve_account(service.settings, pox.address)
+    except PoxError as exc:
+        return _pox_answer(autodiscover.build_error(exc.code, exc.schema))
+    except UnknownDomainError:
+        return _pox_answer(autodiscover.build_error(autodiscover.ADDRESS_NOT_FOUND), status=404)
+    except RequestError:
+        return _pox_answer(autodiscover.build_error(autodiscover.INVALID_REQUEST))
+    if account.alias is not None:
+        return _pox_answer(autodiscover.build_redirect(account.address))
+    return _pox_answer(service.pox[account.provider.id].render(lambda fill: fill(account)))
+
+
+def _json(body: bytes, status: int = 200, cache: str = "no-store") -> Response:
+    return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": cache})
+
+
+async def autodiscover_json(request: Request) -> Response:
+    """Where Outlook (new Outlook, Outlook mobile) finds the POX endpoint for an address."""
+    protocol = query_value(request, "protocol")
+    if protocol is None or protocol.lower() != autodiscover.JSON_PROTOCOL:
+        message = "Protocol must be AutodiscoverV1: this service answers for mail over IMAP and SMTP only."
+        return _json(autodiscover.build_json_error("InvalidProtocol", message), status=400)
+    address = request.path_params.get("address") or query_value(request, "email")
+    service = _service(request)
+    try:
+        resolve_account(service.settings, address or "")
+    except UnknownDomainError as exc:
+        return _json(autodiscover.build_json_error("UnknownDomain", exc.message), status=404)
+    except RequestError as exc:
+        return _json(autodiscover.build_json_error("InvalidEmailAddress", exc.message), status=400)
+    body = autodiscover.build_json(service.settings.service.public_url)
+    return _json(body, cache=_cache_control(service, personal=True))
+
+
+def any_case(route: Route) -> Route:
+    """Match the route's path in any casing: Outlook asks for /Autodiscover/Autodiscover.xml, others
+    for /autodiscover/autodiscover.xml or /AutoDiscover/AutoDiscover.xml."""
+    route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+    return route
 
 
 async def request_error(request: Request, exc: Exception) -> Response:
@@ -117,6 +197,9 @@ def create_app(settings: Settings) -> Starlette:
     routes = [
         Route("/mail/config-v1.1.xml", clientconfig, methods=["GET"]),
         Route("/.well-known/autoconfig/mail/config-v1.1.xml", clientconfig, methods=["GET"]),
+        any_case(Route("/autodiscover/autodiscover.xml", autodiscover_xml, methods=["GET", "POST"])),
+        any_case(Route("/autodiscover/autodiscover.json", autodiscover_json, methods=["GET"])),
+        any_case(Route("/autodiscover/autodiscover.json/v1.0/{address}", autodiscover_json, methods=["GET"])),
     ]
     middleware = [
         Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),

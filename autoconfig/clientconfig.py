@@ -60,7 +60,7 @@ def compile_clientconfig(provider: Provider) -> ClientConfigTemplate:
 
     root = etree.Element("clientConfig", version="1.1")
     email = etree.SubElement(root, "emailProvider", id=provider.id)
-    for domain in provider.domains:
+    for domain in (*provider.domains, *provider.aliases):
         etree.SubElement(email, "domain").text = domain
     etree.SubElement(email, "displayName").text = provider.name
     etree.SubElement(email, "displayShortName").text = provider.display_short_name

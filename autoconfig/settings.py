@@ -624,6 +624,11 @@ class Provider(_Model):
         default=None, description="A short name for small screens; default: name."
     )
     domains: tuple[Domain, ...] = Field(min_length=1, description="Mail domains this provider serves.")
+    aliases: tuple[Domain, ...] = Field(
+        default=(),
+        description="Alias domains: an address there is the same mailbox at the first of `domains` "
+        "(Outlook is redirected to it; other clients get its settings).",
+    )
     login: LoginRule = Field(default_factory=LoginRule, description="How a login is derived from an address.")
     incoming: tuple[IncomingServer, ...] = Field(
         min_length=1, description="Incoming servers ([[providers.incoming]]), preferred first."
@@ -653,7 +658,7 @@ class Settings(_Model):
     _digest: str = PrivateAttr(default="")
 
     def model_post_init(self, context: Any, /) -> None:
-        self._by_domain = {domain: p for p in self.providers for domain in p.domains}
+        self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
         if isinstance(context, dict):
             self._digest = context.get("digest", "")
 
@@ -764,21 +769,24 @@ def _cross_checks(data: Mapping[str, Any]) -> Iterator[Problem]:
             )
         if provider_id is not None:
             seen_ids.setdefault(provider_id, i)
-        domains = provider.get("domains")
-        for j, written in enumerate(domains if isinstance(domains, list) else []):
-            domain = _normalised_domain(written)
-            if domain is None:
-                continue
-            if domain in seen_domains:
-                owner = seen_domains[domain]
-                where = "earlier in this provider" if owner == i else f"in providers[{owner}]"
-                yield Problem(
-                    f"providers[{i}].domains[{j}]",
-                    _show(written),
-                    f"this domain is listed {where} already; a domain belongs to one provider",
-                    "remove the repeated domain",
-                )
-            seen_domains.setdefault(domain, i)
+        # Domains and aliases share one space: an address's domain must lead to one provider, one way.
+        for key in ("domains", "aliases"):
+            listed = provider.get(key)
+            for j, written in enumerate(listed if isinstance(listed, list) else []):
+                domain = _normalised_domain(written)
+                if domain is None:
+                    continue
+                if domain in seen_domains:
+                    owner = seen_domains[domain]
+                    where = "earlier in this provider" if owner == i else f"in providers[{owner}]"
+                    yield Problem(
+                        f"providers[{i}].{key}[{j}]",
+                        _show(written),
+                        f"this domain is listed {where} already; a domain belongs to one provider, "
+                        "as a domain or as an alias",
+                        "remove the repeated domain",
+                    )
+                seen_domains.setdefault(domain, i)
 
 
 # --- error reports -----------------------------------------------------------------------------------
