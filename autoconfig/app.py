@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,9 +23,12 @@ from .accounts import Account, provider_for_host, resolve_account
 from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
 from .errors import RequestError, UnknownDomainError
+from .languages import choose_language
 from .logs import AccessLogMiddleware
+from .mobileconfig import build_mobileconfig
 from .resources import SETTINGS_ENV
 from .settings import Settings, load_settings
+from .signing import Signer, signer_for
 from .xmlslots import SlottedXml
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
@@ -40,13 +44,16 @@ class Service:
     settings: Settings
     clientconfig: dict[str, ClientConfigTemplate]
     pox: dict[str, SlottedXml[autodiscover.Fill]]
+    signer: Signer | None
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
+        """Raises SettingsError when the signing files cannot be used."""
         return cls(
             settings,
             clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
             pox={p.id: compile_pox(p) for p in settings.providers},
+            signer=signer_for(settings),
         )
 
 
@@ -149,6 +156,47 @@ async def autodiscover_json(request: Request) -> Response:
     return _json(body, cache=_cache_control(service, personal=True))
 
 
+async def mobileconfig(request: Request) -> Response:
+    """One person's Apple profile, signed when a signer is configured."""
+    service = _service(request)
+    address = query_value(request, "email") or query_value(request, "emailaddress")
+    if address is None:
+        raise RequestError("Add ?email= with your mail address.")
+    account = resolve_account(service.settings, address)
+    language = choose_language(
+        service.settings.service, query_value(request, "lang"), request.headers.get("accept-language")
+    )
+    profile = build_mobileconfig(account, language)
+    if service.signer is not None:
+        profile = service.signer.sign(profile)
+    # The file name comes from the provider's id (checked hostname-like at load), never from the request.
+    filename = f"{account.provider.id}.mobileconfig"
+    return Response(
+        profile,
+        media_type="application/x-apple-aspen-config",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+def _dav_redirect(kind: str) -> Callable[[Request], Awaitable[Response]]:
+    async def redirect(request: Request) -> Response:
+        """RFC 6764 §5: the well-known URI of the provider the Host names leads to its DAV server."""
+        provider = provider_for_host(_service(request).settings, request.headers.get("host", ""))
+        service = provider.calendar if kind == "caldav" else provider.contacts
+        if service is None:
+            raise RequestError(
+                f"No {'calendar' if kind == 'caldav' else 'address book'} server is configured here.", 404
+            )
+        return RedirectResponse(
+            service.url, status_code=301, headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    return redirect
+
+
 def any_case(route: Route) -> Route:
     """Match the route's path in any casing: Outlook asks for /Autodiscover/Autodiscover.xml, others
     for /autodiscover/autodiscover.xml or /AutoDiscover/AutoDiscover.xml."""
@@ -200,6 +248,9 @@ def create_app(settings: Settings) -> Starlette:
         any_case(Route("/autodiscover/autodiscover.xml", autodiscover_xml, methods=["GET", "POST"])),
         any_case(Route("/autodiscover/autodiscover.json", autodiscover_json, methods=["GET"])),
         any_case(Route("/autodiscover/autodiscover.json/v1.0/{address}", autodiscover_json, methods=["GET"])),
+        Route("/profile.mobileconfig", mobileconfig, methods=["GET"]),
+        Route("/.well-known/caldav", _dav_redirect("caldav"), methods=["GET"]),
+        Route("/.well-known/carddav", _dav_redirect("carddav"), methods=["GET"]),
     ]
     middleware = [
         Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),

@@ -16,6 +16,7 @@ from .errors import SettingsError
 from .importer import ImportFormatError, import_clientconfig
 from .resources import SETTINGS_ENV
 from .settings import Settings, load_settings, settings_warnings
+from .signing import signer_for
 
 SETTINGS_OPTION = click.option(
     "--settings",
@@ -48,12 +49,17 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-def _load_or_exit(path: Path | None) -> Settings:
+def _load_or_exit(path: Path | None) -> tuple[Settings, list[str]]:
+    """The settings, checked with their signing files, and what to warn about; exits 1 on any problem."""
     try:
-        return load_settings(path)
+        settings = load_settings(path)
+        # Reading the signing files here refuses a key that does not match before any worker starts,
+        # and makes the bundled default's development certificate once for all workers.
+        signer = signer_for(settings)
     except SettingsError as exc:
         click.echo(exc.render(), err=True)
         sys.exit(1)
+    return settings, settings_warnings(settings) + (signer.warnings() if signer else [])
 
 
 @click.group()
@@ -80,10 +86,10 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
     """Serve the settings over HTTP (refuses to start on invalid settings)."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server; `check` and `import` start faster
 
-    settings = _load_or_exit(settings_path)
+    settings, notes = _load_or_exit(settings_path)
     logging.config.dictConfig(log_config(log_level.upper()))
     logger = logging.getLogger("autoconfig")
-    for note in settings_warnings(settings):
+    for note in notes:
         logger.warning("%s", note)
     source = settings_path.resolve() if settings_path else None
     logger.info("settings %s: %s", source or "(bundled ac-paris.toml)", settings.summary())
@@ -110,10 +116,10 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
 @SETTINGS_OPTION
 def check(settings_path: Path | None) -> None:
     """Validate a settings file: every problem, or a one-line summary (exit 0 when valid, 1 otherwise)."""
-    settings = _load_or_exit(settings_path)
+    settings, notes = _load_or_exit(settings_path)
     shown = settings_path or "bundled ac-paris.toml"
     click.echo(f"{shown}: valid: {settings.summary()}")
-    for note in settings_warnings(settings):
+    for note in notes:
         click.echo(f"warning: {note}", err=True)
 
 

@@ -29,3 +29,11 @@ def templates_dir() -> Path:
 
 def default_settings_path() -> Path:
     return profiles_dir() / DEFAULT_PROFILE
+
+
+def is_bundled_default(path: Path) -> bool:
+    """Whether a settings file is the bundled default (which gets a development signing certificate)."""
+    try:
+        return path.resolve() == default_settings_path().resolve()
+    except FileNotFoundError:
+        return False

@@ -36,7 +36,7 @@ from pydantic import (
 from .addresses import address_key, parse_address
 from .domains import DomainNameError, to_ascii_domain, to_ascii_host
 from .errors import Problem, RequestError, SettingsError
-from .resources import default_settings_path
+from .resources import default_settings_path, is_bundled_default
 
 PLACEHOLDERS = ("%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%")
 DOMAIN_PLACEHOLDER = "%EMAILDOMAIN%"
@@ -656,6 +656,7 @@ class Settings(_Model):
 
     _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
+    _source: Path = PrivateAttr(default=Path("settings.toml"))
 
     def model_post_init(self, context: Any, /) -> None:
         self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
@@ -664,6 +665,11 @@ class Settings(_Model):
 
     def provider_for(self, ascii_domain: str) -> Provider | None:
         return self._by_domain.get(ascii_domain)
+
+    @property
+    def source(self) -> Path:
+        """The settings file these settings were read from."""
+        return self._source
 
     @property
     def digest(self) -> str:
@@ -736,6 +742,7 @@ def settings_from_dict(data: dict[str, Any], *, source: Path, digest: str = "") 
         raise SettingsError(source, problems)
     # model_post_init receives the validation context only through model_validate's own call path.
     settings._digest = digest
+    settings._source = source
     return settings
 
 
@@ -929,7 +936,8 @@ def iter_keys(model: type[BaseModel] = Settings, prefix: str = "") -> Iterator[t
 def settings_warnings(settings: Settings) -> list[str]:
     """What is allowed but worth a second look; `check` prints these, `serve` logs them."""
     notes: list[str] = []
-    if settings.signing is None:
+    # The bundled default signs with a development certificate instead (see signing.py).
+    if settings.signing is None and not is_bundled_default(settings.source):
         notes.append("no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)")
     for i, provider in enumerate(settings.providers):
         servers = [("incoming", s) for s in provider.incoming] + [("outgoing", s) for s in provider.outgoing]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.signing import STATE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -35,6 +37,22 @@ host = "smtp.example.org"
 port = 587
 security = "starttls"
 """
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep what the service makes for itself (the development signing certificate) out of $HOME.
+
+    Set in the environment, so the servers the tests start inherit it too.
+    """
+    path = tmp_path_factory.mktemp("state")
+    previous = os.environ.get(STATE_ENV)
+    os.environ[STATE_ENV] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop(STATE_ENV, None)
+    else:
+        os.environ[STATE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,284 @@
+"""CMS/PKCS#7 signing of Apple profiles, in-process with `cryptography`. The only module that touches keys.
+
+Keys are read once, at start, and never logged or served. A certificate that does not match its key,
+or a chain out of order, refuses to start; expiry is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+from .errors import Problem, SettingsError
+from .resources import is_bundled_default
+from .settings import Settings, SigningSettings
+
+EXPIRY_WARNING_DAYS = 30
+STATE_ENV = "AUTOCONFIG_STATE_DIR"
+DEV_SUBJECT = "autoconfig development signer (not for production)"
+DEV_VALIDITY_DAYS = 365
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A certificate, its key and the intermediates to send along, ready to sign profiles."""
+
+    certificate: x509.Certificate
+    key: SigningKey
+    chain: tuple[x509.Certificate, ...]
+    development: bool = False
+
+    def sign(self, content: bytes) -> bytes:
+        """DER CMS SignedData with the content attached, SHA-256, the signer and its intermediates."""
+        builder = (
+            pkcs7.PKCS7SignatureBuilder()
+            .set_data(content)
+            .add_signer(self.certificate, self.key, hashes.SHA256())
+        )
+        for certificate in self.chain:
+            builder = builder.add_certificate(certificate)
+        # Binary: the plist's bytes are signed as they are (no newline translation to CRLF).
+        return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
+
+    @property
+    def subject(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.certificate.not_valid_after_utc
+
+    def days_left(self, now: dt.datetime | None = None) -> int:
+        return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
+
+    def warnings(self, now: dt.datetime | None = None) -> list[str]:
+        """What to tell the IT team at start: expiry, development certificate."""
+        notes = []
+        days = self.days_left(now)
+        if days < 0:
+            notes.append(
+                f"the signing certificate expired on {self.not_after:%Y-%m-%d}: "
+                "iOS shows profiles as Not Verified"
+            )
+        elif days < EXPIRY_WARNING_DAYS:
+            notes.append(
+                f"the signing certificate expires in {days} days ({self.not_after:%Y-%m-%d}): renew it"
+            )
+        if self.development:
+            notes.append(
+                "profiles are signed with a self-signed development certificate: "
+                "iOS shows them as Not Verified; "
+                "configure [signing] with a publicly trusted certificate for production"
+            )
+        return notes
+
+
+def signer_for(settings: Settings) -> Signer | None:
+    """The signer the settings ask for: their [signing], the development one for the bundled default
+    without [signing], or None (profiles served unsigned)."""
+    if settings.signing is not None:
+        return load_signer(settings.signing, settings.source)
+    if is_bundled_default(settings.source):
+        return development_signer()
+    return None
+
+
+def load_signer(signing: SigningSettings, source: Path | str = "settings") -> Signer:
+    """Read and check the signing files. Raises SettingsError naming the key, the file and the fix."""
+    problems: list[Problem] = []
+    certificates = _read_certificates(signing.certificate, "signing.certificate", problems)
+    key = _read_key(signing.key, problems)
+    chain = list(certificates[1:])
+    for index, path in enumerate(signing.chain):
+        chain += _read_certificates(path, f"signing.chain[{index}]", problems)
+    if problems:
+        raise SettingsError(source, problems)
+    leaf = certificates[0]
+    assert key is not None  # noqa: S101 - no problem reported means the key was read
+    if leaf.public_key().public_bytes(*_SPKI) != key.public_key().public_bytes(*_SPKI):
+        problems.append(
+            Problem(
+                "signing.key",
+                str(signing.key),
+                f"this key does not belong to the certificate in {signing.certificate.name} "
+                f"({_subject(leaf)})",
+                "give the private key issued with that certificate "
+                "(for Let's Encrypt: privkey.pem beside fullchain.pem)",
+            )
+        )
+    problems += _check_order(leaf, chain)
+    if problems:
+        raise SettingsError(source, problems)
+    return Signer(leaf, key, tuple(_dedupe(chain)))
+
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    return certificate.subject.rfc4514_string()
+
+
+def _read_certificates(path: Path, where: str, problems: list[Problem]) -> list[x509.Certificate]:
+    try:
+        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        problems.append(
+            Problem(
+                where,
+                str(path),
+                f"no PEM certificate could be read: {exc}",
+                "give a PEM file (-----BEGIN CERTIFICATE-----)",
+            )
+        )
+        return []
+    return certificates
+
+
+def _read_key(path: Path, problems: list[Problem]) -> SigningKey | None:
+    fix = "give the certificate's private key as an unencrypted PEM file readable only by the service"
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except TypeError:
+        problems.append(Problem("signing.key", str(path), "the key is protected by a passphrase", fix))
+        return None
+    except (OSError, ValueError) as exc:
+        # The message names the file, never its content.
+        problems.append(
+            Problem("signing.key", str(path), f"no PEM private key could be read ({type(exc).__name__})", fix)
+        )
+        return None
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        problems.append(
+            Problem(
+                "signing.key",
+                str(path),
+                f"{type(key).__name__} keys cannot sign profiles",
+                "use an RSA or ECDSA key",
+            )
+        )
+        return None
+    return key
+
+
+def _check_order(leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[Problem]:
+    """Each certificate must be issued by the next one: leaf, its issuer, that one's issuer…"""
+    issued = leaf
+    for index, certificate in enumerate(chain):
+        try:
+            issued.verify_directly_issued_by(certificate)
+        except (ValueError, TypeError, InvalidSignature):
+            return [
+                Problem(
+                    "signing.chain",
+                    f"{_subject(certificate)} at position {index + 1}",
+                    f"{_subject(issued)} is not issued by the certificate after it",
+                    "list the intermediates in order, the leaf's issuer first "
+                    "(as in Let's Encrypt's fullchain.pem)",
+                )
+            ]
+        issued = certificate
+    return []
+
+
+def _dedupe(certificates: list[x509.Certificate]) -> list[x509.Certificate]:
+    seen: set[bytes] = set()
+    out = []
+    for certificate in certificates:
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        if der not in seen:
+            seen.add(der)
+            out.append(certificate)
+    return out
+
+
+# --- the development signer ---------------------------------------------------------------------------
+
+
+def state_dir() -> Path:
+    """Where the service keeps what it makes for itself, outside the repository."""
+    configured = os.environ.get(STATE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "autoconfig"
+
+
+def development_signer(now: dt.datetime | None = None) -> Signer:
+    """A self-signed certificate and key, made once in the state folder and reused until near expiry."""
+    now = now or dt.datetime.now(dt.UTC)
+    folder = state_dir() / "dev-signing"
+    cert_path, key_path = folder / "certificate.pem", folder / "key.pem"
+    if cert_path.is_file() and key_path.is_file():
+        try:
+            certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        except ValueError:
+            pass  # damaged: made anew below
+        else:
+            fresh = (certificate.not_valid_after_utc - now).days >= EXPIRY_WARNING_DAYS
+            if fresh and isinstance(key, ec.EllipticCurvePrivateKey):
+                return Signer(certificate, key, (), development=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, DEV_SUBJECT),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "autoconfig (development only)"),
+        ]
+    )
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=DEV_VALIDITY_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_SIGNING_ONLY, critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _write_atomically(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
+    return Signer(certificate, key, (), development=True)
+
+
+_SIGNING_ONLY = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # Several workers may start at once: each writes its own temporary file and renames it into place.
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(handle, 0o600)
+        os.write(handle, data)
+    finally:
+        os.close(handle)
+    os.replace(temporary, path)
