@@ -95,7 +95,8 @@ async def clientconfig(request: Request) -> Response:
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The request body, or None as soon as it is known to be over `limit` bytes (declared or sent)."""
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    # isdigit() alone admits superscripts ("²"), which int() refuses: ASCII digits only.
+    if declared is not None and not (declared.isascii() and declared.isdigit() and int(declared) <= limit):
         return None
     body = bytearray()
     async for chunk in request.stream():

@@ -32,8 +32,10 @@ _MESSAGES = {
     NO_PROVIDER: "The requested schema is not served: this service configures IMAP, POP3 and SMTP only",
 }
 _PROTOCOL_TYPES = {"imap": "IMAP", "pop3": "POP3", "smtp": "SMTP"}
-# Outlook reads Encryption before SSL: TLS means STARTTLS on the given port, SSL means implicit TLS.
-_ENCRYPTION = {"starttls": ("off", "TLS"), "tls": ("on", "SSL"), "none": ("off", "None")}
+# (SSL, Encryption). Outlook reads Encryption before SSL: TLS means STARTTLS on the given port, SSL means
+# implicit TLS. SSL stays "on" for STARTTLS: Thunderbird's autodiscover reader ignores Encryption and
+# takes SSL "off" for no encryption at all, while "on" with port 143 or 587 makes it use STARTTLS.
+_ENCRYPTION = {"starttls": ("on", "TLS"), "tls": ("on", "SSL"), "none": ("off", "None")}
 
 _PARSER = etree.XMLParser(
     resolve_entities=False,

@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
 from .conftest import ROOT
+from .test_app_autodiscover import JSON_PATHS, OUTLOOK_HEADERS, SETTINGS_ANSWER, XML_PATHS
+from .test_autodiscover import (
+    BILLION_LAUGHS,
+    MOBILESYNC,
+    MOBILESYNC_REQUEST_NS,
+    OUTLOOK,
+    RESPONSE,
+    XXE_PASSWD,
+    ErrorView,
+    PoxView,
+    check_encryption_matches_port,
+    outlook_request,
+    paris_pox,
+    read_error,
+    read_pox,
+)
 from .test_clientconfig import ServerView, read_config
 
 STARTUP_TIMEOUT = 15.0
@@ -159,3 +177,164 @@ def test_access_log_keeps_one_line_per_request(server: Server) -> None:
     (line,) = [line for line in logs.splitlines() if marker in line]
     assert " 400 " in line
     assert not any(other.startswith("FORGED-LINE") for other in logs.splitlines())
+
+
+# --- Outlook autodiscover --------------------------------------------------------------------------------
+
+FOUR_MIB = 4 * 1024 * 1024
+INVALID_REQUEST = ErrorView(RESPONSE, 600, "Invalid Request")
+
+
+def test_real_server_answers_outlooks_exact_post_at_every_path_casing(server: Server) -> None:
+    with httpx2.Client(base_url=server.base_url, timeout=10) as client:
+        for path in XML_PATHS:
+            response = client.post(path, content=outlook_request(JEAN), headers=OUTLOOK_HEADERS)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"] == "application/xml"
+            assert response.headers["cache-control"] == "private, no-store"
+            assert response.headers["x-content-type-options"] == "nosniff"
+            assert "server" not in response.headers
+            view = read_pox(response.content)
+            assert view == paris_pox("jdupont", "Jean Dupont")
+            check_encryption_matches_port(view)
+        get = client.get(XML_PATHS[1])
+        unknown = client.post(XML_PATHS[1], content=outlook_request("jean.dupont@example.org"))
+        xxe = client.post(XML_PATHS[1], content=XXE_PASSWD, headers=OUTLOOK_HEADERS)
+    assert get.status_code == 200
+    assert read_error(get.content) == INVALID_REQUEST
+    assert unknown.status_code == 404
+    assert read_error(unknown.content) == ErrorView(RESPONSE, 500, "The email address cannot be found")
+    assert b"imap." not in unknown.content
+    assert xxe.status_code == 200
+    assert read_error(xxe.content) == INVALID_REQUEST
+    assert b"root:" not in xxe.content
+
+
+def test_real_server_request_shapes_and_errors(server: Server) -> None:
+    jean = paris_pox("jdupont", "Jean Dupont")
+    cases: list[tuple[bytes, int, PoxView | ErrorView]] = [
+        (outlook_request(JEAN).split(b"?>", 1)[1], 200, jean),
+        (b"\xef\xbb\xbf" + outlook_request(JEAN), 200, jean),
+        (outlook_request(JEAN).decode().replace("utf-8", "utf-16").encode("utf-16"), 200, jean),
+        (outlook_request("JEAN.DUPONT@AC-PARIS.FR"), 200, jean),
+        (outlook_request(JEAN, MOBILESYNC, MOBILESYNC_REQUEST_NS), 200, ErrorView(MOBILESYNC, 601, "")),
+        (outlook_request(JEAN)[:-30], 200, INVALID_REQUEST),
+        (outlook_request("jean dupont@ac-paris.fr"), 200, INVALID_REQUEST),
+        (
+            f"<Autodiscover><Request><AcceptableResponseSchema>{OUTLOOK}</AcceptableResponseSchema>"
+            "</Request></Autodiscover>".encode(),
+            200,
+            INVALID_REQUEST,
+        ),
+    ]
+    with httpx2.Client(base_url=server.base_url, timeout=10) as client:
+        for body, status, expected in cases:
+            response = client.post(XML_PATHS[1], content=body, headers=OUTLOOK_HEADERS)
+            assert response.status_code == status, body
+            assert response.headers["content-type"] == "application/xml"
+            if isinstance(expected, PoxView):
+                assert read_pox(response.content) == expected
+            elif expected.message:
+                assert read_error(response.content) == expected
+            else:
+                error = read_error(response.content)
+                assert (error.namespace, error.code) == (expected.namespace, expected.code)
+
+
+def test_real_server_answers_autodiscover_json(server: Server) -> None:
+    with httpx2.Client(base_url=server.base_url, timeout=10) as client:
+        by_query = client.get(JSON_PATHS[1], params={"Email": JEAN, "Protocol": "AutodiscoverV1"})
+        by_path = client.get(f"{JSON_PATHS[2]}/v1.0/{JEAN}", params={"Protocol": "autodiscoverv1"})
+        wrong = client.get(f"{JSON_PATHS[0]}/v1.0/{JEAN}", params={"Protocol": "ActiveSync"})
+    for response in (by_query, by_path):
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.json() == SETTINGS_ANSWER
+    assert wrong.status_code == 400
+    assert wrong.headers["content-type"] == "application/json"
+    assert wrong.json()["ErrorCode"] == "InvalidProtocol"
+
+
+def test_real_server_answers_billion_laughs_fast(server: Server) -> None:
+    with httpx2.Client(base_url=server.base_url, timeout=10) as client:
+        client.post(XML_PATHS[0], content=outlook_request(JEAN))  # a warm connection, as for any request
+        start = time.perf_counter()
+        response = client.post(XML_PATHS[0], content=BILLION_LAUGHS, headers=OUTLOOK_HEADERS)
+        elapsed = time.perf_counter() - start
+    assert elapsed < 0.5
+    assert response.status_code == 200
+    assert read_error(response.content) == INVALID_REQUEST
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    sent: int  # body bytes the server let through before it answered
+
+
+def raw_exchange(
+    server: Server, head: bytes, body: Iterable[bytes] = (), timeout: float = 5.0
+) -> RawResponse:
+    """Send a request's head, then body chunks only until the server answers; read the answer.
+
+    A raw socket, so that the test depends on no HTTP client's handling of an answer that comes
+    before the request is sent; every wait is bounded by `timeout`.
+    """
+    port = urlsplit(server.base_url).port
+    assert port is not None
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(head)
+        for chunk in body:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                break
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+        with sock.makefile("rb") as reader:
+            status_line = reader.readline(1024)
+            assert status_line.startswith(b"HTTP/1.1 "), status_line
+            headers: dict[str, str] = {}
+            while (line := reader.readline(8192)) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            content = reader.read(int(headers["content-length"]))
+    return RawResponse(int(status_line.split()[1]), headers, content, sent)
+
+
+def _check_413(response: RawResponse) -> None:
+    assert response.status == 413
+    assert response.headers["content-type"] == "application/xml"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert read_error(response.body) == INVALID_REQUEST
+
+
+def test_real_server_refuses_four_mebibytes_declared_by_content_length(server: Server) -> None:
+    head = (
+        f"POST /Autodiscover/Autodiscover.xml HTTP/1.1\r\nHost: autodiscover.ac-paris.fr\r\n"
+        f"Content-Type: text/xml\r\nContent-Length: {FOUR_MIB}\r\n\r\n"
+    ).encode()
+    start = time.perf_counter()
+    response = raw_exchange(server, head)  # not one byte of the body: the declaration is enough
+    assert time.perf_counter() - start < 2.0
+    _check_413(response)
+
+
+def test_real_server_refuses_four_mebibytes_sent_chunked(server: Server) -> None:
+    head = (
+        b"POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: autodiscover.ac-paris.fr\r\n"
+        b"Content-Type: text/xml\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    size = 16 * 1024
+    chunk = f"{size:x}\r\n".encode() + b"<" * size + b"\r\n"
+    start = time.perf_counter()
+    response = raw_exchange(server, head, [*[chunk] * (FOUR_MIB // size), b"0\r\n\r\n"])
+    assert time.perf_counter() - start < 5.0
+    _check_413(response)
+    assert response.sent >= 8 * 1024  # the answer came once the cap was passed, not before
