@@ -117,10 +117,13 @@ def load_signer(signing: SigningSettings, source: Path | str = "settings") -> Si
                 "(for Let's Encrypt: privkey.pem beside fullchain.pem)",
             )
         )
+    # The same certificate twice (fullchain.pem, then chain.pem or cert.pem again, as Let's Encrypt
+    # ships them) is no disorder: repeats are dropped before the order is checked.
+    chain = _dedupe([leaf, *chain])[1:]
     problems += _check_order(leaf, chain)
     if problems:
         raise SettingsError(source, problems)
-    return Signer(leaf, key, tuple(_dedupe(chain)))
+    return Signer(leaf, key, tuple(chain))
 
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -224,11 +227,16 @@ def development_signer(now: dt.datetime | None = None) -> Signer:
         try:
             certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-        except ValueError:
-            pass  # damaged: made anew below
+        except (ValueError, TypeError, OSError):
+            pass  # damaged, encrypted or unreadable: made anew below
         else:
             fresh = (certificate.not_valid_after_utc - now).days >= EXPIRY_WARNING_DAYS
-            if fresh and isinstance(key, ec.EllipticCurvePrivateKey):
+            # Two processes making the pair at once may leave one's key beside the other's certificate.
+            if (
+                fresh
+                and isinstance(key, ec.EllipticCurvePrivateKey)
+                and key.public_key().public_bytes(*_SPKI) == certificate.public_key().public_bytes(*_SPKI)
+            ):
                 return Signer(certificate, key, (), development=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(

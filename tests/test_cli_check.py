@@ -14,6 +14,7 @@ from autoconfig.errors import SettingsError
 from autoconfig.resources import SETTINGS_ENV
 from autoconfig.settings import load_settings
 
+from .certs import make_chain
 from .conftest import MINIMAL
 
 WriteSettings = Callable[..., Path]
@@ -56,9 +57,9 @@ def test_check_valid_file(write_settings: WriteSettings) -> None:
 
 
 def test_check_valid_file_without_warnings_is_one_line(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "cert.pem"\nkey = "key.pem"\n')
-    for name in ("cert.pem", "key.pem"):
-        (path.parent / name).write_text("-----BEGIN-----\n", encoding="ascii")
+    # `check` reads the signing files: real ones, named relative to the settings file as in DESIGN.md.
+    path = write_settings(MINIMAL + '[signing]\ncertificate = "tls/fullchain.pem"\nkey = "tls/privkey.pem"\n')
+    make_chain("ec").write(path.parent / "tls")
     result = autoconfig("check", "--settings", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"{path}: {SUMMARY}\n"

@@ -1,0 +1,175 @@
+"""The web pages: the Jinja2 environment (one per language, gettext catalogues), the device a browser
+names, and the context of each page. Rendering is a pure function of settings, account and request facts.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import segno
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from .accounts import Account
+from .settings import Provider, Server, Settings
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogue; it is translated where it is shown."""
+    return message
+
+
+NO_SUCH_GUIDE = N_("There is no such guide.")
+NO_ADDRESS = N_("Type your mail address.")
+UNKNOWN_DOMAIN = N_("This service sets up addresses at %(domains)s only.")
+INVALID_ADDRESS = N_("This is not a valid mail address: check it and try again.")
+
+Device = Literal["ios", "android", "macos", "thunderbird", "outlook", "other"]
+DEVICES: tuple[Device, ...] = ("ios", "android", "macos", "thunderbird", "outlook", "other")
+CATALOGUE_DOMAIN = "messages"
+SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "none"}
+# The order matters: an iPad's Safari says "Macintosh"; Android browsers also say "Linux".
+_DEVICE_PATTERNS: tuple[tuple[re.Pattern[str], Device], ...] = (
+    (re.compile(r"iPhone|iPad|iPod", re.IGNORECASE), "ios"),
+    (re.compile(r"Android", re.IGNORECASE), "android"),
+    (re.compile(r"Macintosh|Mac OS X", re.IGNORECASE), "macos"),
+    (re.compile(r"Windows", re.IGNORECASE), "outlook"),
+    (re.compile(r"Linux|X11|CrOS", re.IGNORECASE), "thunderbird"),
+)
+
+
+def device_from_user_agent(user_agent: str | None) -> Device:
+    """The guide to show first for a browser: iPhone/iPad, Android, macOS, Windows (Outlook),
+    Linux (Thunderbird), anything else."""
+    text = (user_agent or "")[:512]
+    for pattern, device in _DEVICE_PATTERNS:
+        if pattern.search(text):
+            return device
+    return "other"
+
+
+@dataclass(frozen=True)
+class ServerValues:
+    """One server as a person types it into a mail app."""
+
+    kind: str  # IMAP, POP3, SMTP
+    host: str
+    port: int
+    security: str
+    login: str
+
+
+def server_values(server: Server, account: Account) -> ServerValues:
+    login = account.login if server.username is None else account.fill(server.username)
+    return ServerValues(
+        server.protocol_name.upper(),
+        account.fill(server.host),
+        server.effective_port,
+        SECURITY_LABELS[server.security],
+        login,
+    )
+
+
+def qr_svg(url: str) -> Markup:
+    """The page's own address as an inline SVG QR code (segno escapes nothing: the URL is ours)."""
+    code = segno.make(url, error="m")
+    return Markup(code.svg_inline(scale=4, omitsize=True, border=2, title=url))  # noqa: S704 - segno's own SVG
+
+
+class Pages:
+    """The templates and gettext catalogues, loaded once, in every language the settings offer."""
+
+    def __init__(self, settings: Settings, templates: Path) -> None:
+        self.settings = settings
+        self.translations: dict[str, gettext.NullTranslations] = {
+            language: gettext.translation(
+                CATALOGUE_DOMAIN, localedir=templates / "locale", languages=[language], fallback=True
+            )
+            for language in settings.service.languages
+        }
+        self.environments = {
+            language: self._environment(templates, translations)
+            for language, translations in self.translations.items()
+        }
+
+    @staticmethod
+    def _environment(templates: Path, translations: gettext.NullTranslations) -> Environment:
+        env = Environment(
+            loader=FileSystemLoader(templates),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            extensions=["jinja2.ext.i18n"],
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        return env
+
+    def gettext(self, language: str, message: str, **values: str) -> str:
+        """A message translated for code outside the templates, with %(name)s values filled in."""
+        translated = self.translations[language].gettext(message)
+        return translated % values if values else translated
+
+    def render(self, template: str, language: str, **context: Any) -> str:
+        env = self.environments[language]
+        return env.get_template(template).render(
+            language=language, languages=self.settings.service.languages, **context
+        )
+
+
+def page_url(public_url: str, path: str, **query: str) -> str:
+    """An absolute address on the service, for QR codes and links that leave the browser."""
+    kept = {k: v for k, v in query.items() if v}
+    return f"{public_url}{path}" + (f"?{urlencode(kept)}" if kept else "")
+
+
+def help_context(provider: Provider | None, language: str) -> dict[str, Any]:
+    """Webmail, password reset and helpdesk of a provider, as the footer shows them."""
+    if provider is None:
+        return {"provider": None}
+    support = provider.support
+    phone_uri = None
+    if support.phone is not None:
+        phone_uri = "tel:" + re.sub(r"[^0-9+]", "", support.phone)
+    return {
+        "provider": provider,
+        "webmail": provider.links.webmail,
+        "password_reset": provider.links.password_reset,
+        "documentation": [(doc.url, doc.title.get(language)) for doc in provider.links.documentation],
+        "phone": support.phone,
+        "phone_uri": phone_uri,
+        "support_email": support.email,
+        "support_url": support.url,
+        "postal_address": support.postal_address,
+        "hours": support.hours.get(language) if support.hours is not None else None,
+    }
+
+
+def guide_context(account: Account, device: Device, language: str, public_url: str) -> dict[str, Any]:
+    provider = account.provider
+    address = account.alias or account.address
+    incoming = [server_values(s, account) for s in provider.incoming]
+    outgoing = [server_values(s, account) for s in provider.outgoing]
+    here = page_url(public_url, f"/guide/{device}", email=address, lang=language)
+    return {
+        **help_context(provider, language),
+        "account": account,
+        "address": address,
+        "device": device,
+        "devices": DEVICES,
+        "incoming": incoming[0],
+        "outgoing": outgoing[0],
+        "other_incoming": incoming[1:],
+        "other_outgoing": outgoing[1:],
+        "profile_url": "/profile.mobileconfig?" + urlencode({"email": address, "lang": language}),
+        "device_links": {
+            d: "/guide/" + d + "?" + urlencode({"email": address, "lang": language}) for d in DEVICES
+        },
+        "qr": qr_svg(here),
+        "page_url": here,
+    }
