@@ -10,28 +10,54 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import autodiscover
 from .accounts import Account, provider_for_host, resolve_account
 from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
+from .domains import host_from_header
 from .errors import RequestError, UnknownDomainError
 from .languages import choose_language
 from .logs import AccessLogMiddleware
 from .mobileconfig import build_mobileconfig
-from .resources import SETTINGS_ENV
-from .settings import Settings, load_settings
+from .pages import (
+    DEVICES,
+    INVALID_ADDRESS,
+    NO_ADDRESS,
+    NO_SUCH_GUIDE,
+    Pages,
+    device_from_user_agent,
+    guide_context,
+    help_context,
+)
+from .resources import SETTINGS_ENV, templates_dir
+from .settings import DOMAIN_PLACEHOLDER, Provider, Settings, load_settings
 from .signing import Signer, signer_for
 from .xmlslots import SlottedXml
 
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+# The pages load nothing from elsewhere: their stylesheet and script come from /static, the QR code is
+# inline SVG, the only form posts to the service itself.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
 _RAW_SECURITY_HEADERS = [
     (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()
 ]
@@ -45,6 +71,7 @@ class Service:
     clientconfig: dict[str, ClientConfigTemplate]
     pox: dict[str, SlottedXml[autodiscover.Fill]]
     signer: Signer | None
+    pages: Pages
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -54,6 +81,7 @@ class Service:
             clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
             pox={p.id: compile_pox(p) for p in settings.providers},
             signer=signer_for(settings),
+            pages=Pages(settings, templates_dir()),
         )
 
 
@@ -191,11 +219,106 @@ def _dav_redirect(kind: str) -> Callable[[Request], Awaitable[Response]]:
             raise RequestError(
                 f"No {'calendar' if kind == 'caldav' else 'address book'} server is configured here.", 404
             )
-        return RedirectResponse(
-            service.url, status_code=301, headers={"Cache-Control": "public, max-age=86400"}
-        )
+        url = _dav_url(service.url, provider, request.headers.get("host", ""))
+        return RedirectResponse(url, status_code=301, headers={"Cache-Control": "public, max-age=86400"})
 
     return redirect
+
+
+def _dav_url(url: str, provider: Provider, host_header: str) -> str:
+    """A DAV URL for a request that names no person: %EMAILDOMAIN% becomes the domain the Host names
+    (else the provider's first), and the path stops before a per-person placeholder."""
+    host = host_from_header(host_header) or ""
+    candidates = (host, host.partition(".")[2])
+    domain = next((d for d in candidates if d in provider.domains), provider.domains[0])
+    url = url.replace(DOMAIN_PLACEHOLDER, domain)
+    cut = url.find("%EMAIL")
+    return url if cut == -1 else url[: url.rfind("/", 0, cut) + 1]
+
+
+def _language(request: Request) -> str:
+    return choose_language(
+        _service(request).settings.service,
+        query_value(request, "lang"),
+        request.headers.get("accept-language"),
+    )
+
+
+def _page_provider(request: Request) -> Provider | None:
+    """The provider the pages speak for: the one the Host names, else the only one, else none."""
+    settings = _service(request).settings
+    try:
+        return provider_for_host(settings, request.headers.get("host", ""))
+    except UnknownDomainError:
+        return settings.providers[0] if len(settings.providers) == 1 else None
+
+
+def _language_links(request: Request, languages: tuple[str, ...]) -> dict[str, str]:
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k.lower() != "lang"]
+    return {code: f"{request.url.path}?{urlencode([*kept, ('lang', code)])}" for code in languages}
+
+
+def _page(request: Request, template: str, language: str, status: int = 200, **context: Any) -> Response:
+    pages = _service(request).pages
+    provider = context.get("provider")
+    html = pages.render(
+        template,
+        language,
+        organisation=provider.name if provider is not None else pages.settings.providers[0].name,
+        language_links=_language_links(request, pages.settings.service.languages),
+        **context,
+    )
+    # Pages depend on the browser's language; the guide is personal and never cached.
+    cache = "private, no-store" if template == "guide.html" else "public, max-age=300"
+    return HTMLResponse(html, status_code=status, headers={"Cache-Control": cache, "Vary": "Accept-Language"})
+
+
+def _landing_page(
+    request: Request, language: str, typed: str = "", error: str | None = None, status: int = 200
+) -> Response:
+    provider = _page_provider(request)
+    domain = (provider or _service(request).settings.providers[0]).domains[0]
+    return _page(
+        request,
+        "landing.html",
+        language,
+        status=status,
+        typed=typed,
+        error=error,
+        example=f"jean.dupont@{domain}",
+        **help_context(provider, language),
+    )
+
+
+async def landing(request: Request) -> Response:
+    return _landing_page(request, _language(request))
+
+
+async def guide(request: Request) -> Response:
+    """The guide for the device the path names, or else the one the browser's User-Agent names."""
+    language = _language(request)
+    pages = _service(request).pages
+    device = request.path_params.get("device") or device_from_user_agent(request.headers.get("user-agent"))
+    if device not in DEVICES:
+        return _landing_page(request, language, error=pages.gettext(language, NO_SUCH_GUIDE), status=404)
+    # People paste addresses with spaces around them; inside, a space is an error like any other.
+    typed = (query_value(request, "email") or "").strip()
+    if not typed:
+        return _landing_page(request, language, error=pages.gettext(language, NO_ADDRESS), status=400)
+    service = _service(request)
+    try:
+        account = resolve_account(service.settings, typed)
+    except UnknownDomainError:
+        domains = ", ".join(d for p in service.settings.providers for d in p.domains)
+        message = pages.gettext(
+            language, "This service sets up addresses at %(domains)s only.", domains=domains
+        )
+        return _landing_page(request, language, typed=typed, error=message, status=404)
+    except RequestError:
+        message = pages.gettext(language, INVALID_ADDRESS)
+        return _landing_page(request, language, typed=typed, error=message, status=400)
+    context = guide_context(account, device, language, service.settings.service.public_url)
+    return _page(request, "guide.html", language, **context)
 
 
 def any_case(route: Route) -> Route:
@@ -250,8 +373,13 @@ def create_app(settings: Settings) -> Starlette:
         any_case(Route("/autodiscover/autodiscover.json", autodiscover_json, methods=["GET"])),
         any_case(Route("/autodiscover/autodiscover.json/v1.0/{address}", autodiscover_json, methods=["GET"])),
         Route("/profile.mobileconfig", mobileconfig, methods=["GET"]),
-        Route("/.well-known/caldav", _dav_redirect("caldav"), methods=["GET"]),
-        Route("/.well-known/carddav", _dav_redirect("carddav"), methods=["GET"]),
+        # Calendar and contacts clients discover with PROPFIND as often as with GET.
+        Route("/.well-known/caldav", _dav_redirect("caldav"), methods=["GET", "PROPFIND"]),
+        Route("/.well-known/carddav", _dav_redirect("carddav"), methods=["GET", "PROPFIND"]),
+        Route("/", landing, methods=["GET"]),
+        Route("/guide", guide, methods=["GET"]),
+        Route("/guide/{device}", guide, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=templates_dir() / "static"), name="static"),
     ]
     middleware = [
         Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),
