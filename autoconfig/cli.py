@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from . import __version__
+from .clientconfig import build_clientconfig
+from .dns import dns_records, render_json, render_zone
 from .errors import SettingsError
 from .importer import ImportFormatError, import_clientconfig
 from .resources import SETTINGS_ENV
@@ -145,3 +147,53 @@ def import_command(xml_file: Path) -> None:
     # The settings file is UTF-8 whatever the terminal's locale says.
     sys.stdout.buffer.write(imported.to_toml(xml_file.name).encode("utf-8"))
     sys.stdout.flush()
+
+
+@main.command()
+@SETTINGS_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["zone", "json"]),
+    default="zone",
+    show_default=True,
+    help="Zone-file lines to paste, or JSON for tools.",
+)
+def dns(settings_path: Path | None, output_format: str) -> None:
+    """Print the DNS records every domain should publish."""
+    settings, _ = _load_or_exit(settings_path)
+    records = dns_records(settings)
+    click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
+
+
+# The two places Thunderbird looks for a domain's file, relative to the domain's web root.
+EXPORT_PATHS = ("mail/config-v1.1.xml", ".well-known/autoconfig/mail/config-v1.1.xml")
+
+
+@main.command()
+@SETTINGS_OPTION
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder to write into; one sub-folder per domain, to serve as that domain's web root.",
+)
+def render(settings_path: Path | None, out_dir: Path) -> None:
+    """Write the files that need no address, for hosts that can only serve files.
+
+    For every domain: DOMAIN/mail/config-v1.1.xml and DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml,
+    with the clients' placeholders for the login.
+    """
+    settings, _ = _load_or_exit(settings_path)
+    written = 0
+    for provider in settings.providers:
+        document = build_clientconfig(provider)
+        for domain in (*provider.domains, *provider.aliases):
+            for relative in EXPORT_PATHS:
+                target = out_dir / domain / relative
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(document)
+                written += 1
+    domains = sum(len(p.domains) + len(p.aliases) for p in settings.providers)
+    click.echo(f"{out_dir}: {written} files for {domains} domains")
