@@ -4,6 +4,7 @@ names, and the context of each page. Rendering is a pure function of settings, a
 
 from __future__ import annotations
 
+import functools
 import gettext
 import re
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from .accounts import Account
-from .settings import Provider, Server, Settings
+from .settings import DOMAIN_PLACEHOLDER, Provider, Server, Settings
 
 
 def N_(message: str) -> str:
@@ -32,7 +33,9 @@ INVALID_ADDRESS = N_("This is not a valid mail address: check it and try again."
 Device = Literal["ios", "android", "macos", "thunderbird", "outlook", "other"]
 DEVICES: tuple[Device, ...] = ("ios", "android", "macos", "thunderbird", "outlook", "other")
 CATALOGUE_DOMAIN = "messages"
-SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "none"}
+# The names mail apps show. "none" is words, translated where it is shown; the others read the same
+# in every language.
+SECURITY_LABELS = {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": N_("None (no encryption)")}
 # The order matters: an iPad's Safari says "Macintosh"; Android browsers also say "Linux".
 _DEVICE_PATTERNS: tuple[tuple[re.Pattern[str], Device], ...] = (
     (re.compile(r"iPhone|iPad|iPod", re.IGNORECASE), "ios"),
@@ -75,9 +78,15 @@ def server_values(server: Server, account: Account) -> ServerValues:
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def qr_svg(url: str) -> Markup:
-    """The page's own address as an inline SVG QR code (segno escapes nothing: the URL is ours)."""
-    code = segno.make(url, error="m")
+    """The page's own address as an inline SVG QR code (segno escapes nothing: the URL is ours, its
+    query percent-encoded).
+
+    Mask 0, rather than the one segno would pick by scoring all eight: any mask is valid QR, phones
+    read it alike, and scoring cost 7 ms of the 8 ms a guide page took. Cached: a person reloads.
+    """
+    code = segno.make(url, error="m", mask=0, micro=False)
     return Markup(code.svg_inline(scale=4, omitsize=True, border=2, title=url))  # noqa: S704 - segno's own SVG
 
 
@@ -128,26 +137,46 @@ def page_url(public_url: str, path: str, **query: str) -> str:
     return f"{public_url}{path}" + (f"?{urlencode(kept)}" if kept else "")
 
 
-def help_context(provider: Provider | None, language: str) -> dict[str, Any]:
-    """Webmail, password reset and helpdesk of a provider, as the footer shows them."""
+def help_context(provider: Provider | None, language: str, account: Account | None = None) -> dict[str, Any]:
+    """Webmail, password reset and helpdesk of a provider, as the footer shows them.
+
+    Links may name the person's domain (https://webmail.%EMAILDOMAIN%/): filled in for `account`,
+    else with the provider's first domain.
+    """
     if provider is None:
         return {"provider": None}
+
+    def link(url: str | None) -> str | None:
+        if url is None:
+            return None
+        if account is not None:
+            return account.fill(url, in_url=True)
+        return url.replace(DOMAIN_PLACEHOLDER, provider.domains[0])
+
     support = provider.support
     phone_uri = None
     if support.phone is not None:
-        phone_uri = "tel:" + re.sub(r"[^0-9+]", "", support.phone)
+        # "+33 (0)1 44 62 40 40": the (0) is dialled only from inside the country, never after +33.
+        dialled = support.phone.replace("(0)", "") if support.phone.startswith("+") else support.phone
+        phone_uri = "tel:" + re.sub(r"[^0-9+]", "", dialled)
     return {
         "provider": provider,
-        "webmail": provider.links.webmail,
-        "password_reset": provider.links.password_reset,
-        "documentation": [(doc.url, doc.title.get(language)) for doc in provider.links.documentation],
+        "webmail": link(provider.links.webmail),
+        "password_reset": link(provider.links.password_reset),
+        "documentation": [(link(doc.url), doc.title.get(language)) for doc in provider.links.documentation],
         "phone": support.phone,
         "phone_uri": phone_uri,
         "support_email": support.email,
-        "support_url": support.url,
+        "support_url": link(support.url),
         "postal_address": support.postal_address,
         "hours": support.hours.get(language) if support.hours is not None else None,
     }
+
+
+def landing_context(provider: Provider | None, language: str, public_url: str) -> dict[str, Any]:
+    """The landing page's help and its own address as a QR code."""
+    here = page_url(public_url, "/", lang=language)
+    return {**help_context(provider, language), "qr": qr_svg(here), "page_url": here}
 
 
 def guide_context(account: Account, device: Device, language: str, public_url: str) -> dict[str, Any]:
@@ -157,7 +186,7 @@ def guide_context(account: Account, device: Device, language: str, public_url: s
     outgoing = [server_values(s, account) for s in provider.outgoing]
     here = page_url(public_url, f"/guide/{device}", email=address, lang=language)
     return {
-        **help_context(provider, language),
+        **help_context(provider, language, account),
         "account": account,
         "address": address,
         "device": device,

@@ -1,0 +1,505 @@
+"""The pure parts of the pages: the device a browser names, page contexts, absolute URLs, QR codes."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import segno
+from lxml import etree
+from markupsafe import Markup
+
+from autoconfig.accounts import resolve_account
+from autoconfig.pages import (
+    DEVICES,
+    SECURITY_LABELS,
+    Device,
+    Pages,
+    ServerValues,
+    device_from_user_agent,
+    guide_context,
+    help_context,
+    landing_context,
+    page_url,
+    qr_svg,
+    server_values,
+)
+from autoconfig.resources import templates_dir
+from autoconfig.settings import Provider, Settings, load_settings
+
+from .conftest import MINIMAL
+
+JEAN = "jean.dupont@ac-paris.fr"
+PUBLIC = "https://autoconfig.ac-paris.fr"
+
+# --- the device a browser names ------------------------------------------------------------------------
+
+# Real User-Agent strings, as the browsers and robots send them.
+USER_AGENTS: list[tuple[str, Device]] = [
+    # iPhone, iPad (iPadOS 12 and older say iPad), iPod; every browser on iOS is Safari underneath.
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.5 Mobile/15E148 Safari/604.1",
+        "ios",
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "CriOS/126.0.6478.54 Mobile/15E148 Safari/604.1",
+        "ios",
+    ),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "FxiOS/127.0 Mobile/15E148 Safari/605.1.15",
+        "ios",
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 12_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/12.1 Mobile/15E148 Safari/604.1",
+        "ios",
+    ),
+    (
+        "Mozilla/5.0 (iPod touch; CPU iPhone OS 12_5_7 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/12.1.2 Mobile/15E148 Safari/604.1",
+        "ios",
+    ),
+    # iPadOS 13 and later ask for the desktop site: Safari on an iPad says exactly what it says on a Mac.
+    # The macOS guide offers the same profile; the iPhone/iPad guide is one tap away.
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.5 Safari/605.1.15",
+        "macos",
+    ),
+    # Android phones and tablets: they also say Linux, and must not get the Linux guide.
+    (
+        "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+        "Mobile Safari/537.36",
+        "android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "SamsungBrowser/25.0 Chrome/121.0.0.0 Mobile Safari/537.36",
+        "android",
+    ),
+    ("Mozilla/5.0 (Android 14; Mobile; rv:127.0) Gecko/127.0 Firefox/127.0", "android"),
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36",
+        "android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 9; KFTRWI) AppleWebKit/537.36 (KHTML, like Gecko) Silk/126.2.1 "
+        "like Chrome/126.0.6478.126 Safari/537.36",
+        "android",
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP2A.240705.005; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/126.0.6478.122 Mobile Safari/537.36",
+        "android",
+    ),
+    # macOS.
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36",
+        "macos",
+    ),
+    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:127.0) Gecko/20100101 Firefox/127.0", "macos"),
+    # Windows: Outlook.
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+        "outlook",
+    ),
+    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:127.0) Gecko/20100101 Firefox/127.0", "outlook"),
+    ("Mozilla/5.0 (Windows NT 6.1; Trident/7.0; rv:11.0) like Gecko", "outlook"),
+    # Linux and the other X11 systems: Thunderbird.
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", "thunderbird"),
+    ("Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0", "thunderbird"),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+        "Safari/537.36",
+        "thunderbird",
+    ),
+    ("Mozilla/5.0 (X11; FreeBSD amd64; rv:127.0) Gecko/20100101 Firefox/127.0", "thunderbird"),
+    ("Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.12.2", "thunderbird"),
+    # ChromeOS says X11 and CrOS: Thunderbird's guide carries the manual values any app can use.
+    (
+        "Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.0.0 Safari/537.36",
+        "thunderbird",
+    ),
+    # Robots and tools: the generic guide, unless they pretend to be a phone.
+    ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", "other"),
+    (
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/126.0.6478.126 Mobile Safari/537.36 (compatible; Googlebot/2.1; "
+        "+http://www.google.com/bot.html)",
+        "android",
+    ),
+    ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", "other"),
+    ("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)", "other"),
+    ("curl/8.5.0", "other"),
+    ("Wget/1.21.3", "other"),
+    ("python-httpx/0.27.0", "other"),
+    # Casing is the browser's business.
+    ("mozilla/5.0 (linux; android 14)", "android"),
+    ("MOZILLA/5.0 (IPHONE; CPU IPHONE OS 17_5 LIKE MAC OS X)", "ios"),
+    # Nothing, or nothing useful.
+    ("", "other"),
+    ("   ", "other"),
+    ("\x00\x01\x02", "other"),
+    ("<script>alert(1)</script>", "other"),
+]
+
+
+@pytest.mark.parametrize(("user_agent", "device"), USER_AGENTS)
+def test_device_from_user_agent(user_agent: str, device: Device) -> None:
+    assert device_from_user_agent(user_agent) == device
+
+
+def test_device_without_user_agent_is_other() -> None:
+    assert device_from_user_agent(None) == "other"
+
+
+def test_the_table_reaches_every_guide() -> None:
+    assert {device for _, device in USER_AGENTS} == set(DEVICES)
+
+
+def test_ten_kilobytes_of_junk_are_other_and_fast() -> None:
+    junk = "".join(chr(33 + (i * 7919) % 90) for i in range(10 * 1024))
+    assert not re.search("iphone|ipad|ipod|android|macintosh|mac os x|windows|linux|x11|cros", junk, re.I)
+    start = time.perf_counter()
+    assert device_from_user_agent(junk) == "other"
+    assert time.perf_counter() - start < 0.05
+
+
+def test_only_the_start_of_a_huge_user_agent_is_read() -> None:
+    # A real browser's User-Agent is a few hundred characters: a word 10 KB in is not a browser's.
+    assert device_from_user_agent("x" * 10 * 1024 + " Android") == "other"
+    assert device_from_user_agent("Mozilla/5.0 (Linux; Android 14) " + "x" * 10 * 1024) == "android"
+
+
+# --- server values ---------------------------------------------------------------------------------------
+
+PER_SERVER = """
+[service]
+public_url = "https://autoconfig.example.org/mail/"
+
+[[providers]]
+id = "example.org"
+name = "Example & Co"
+domains = ["example.org", "example.net"]
+
+[[providers.incoming]]
+host = "imap.%EMAILDOMAIN%"
+security = "tls"
+
+[[providers.incoming]]
+protocol = "pop3"
+host = "pop.example.org"
+security = "tls"
+username = "%EMAILADDRESS%"
+
+[[providers.outgoing]]
+host = "smtp.%EMAILDOMAIN%"
+security = "starttls"
+username = "%EMAILLOCALPART%+smtp"
+
+[[providers.outgoing]]
+host = "relay.example.org"
+port = 2525
+security = "none"
+
+[providers.links]
+webmail = "https://webmail.%EMAILDOMAIN%/"
+password_reset = "https://id.example.org/reset"
+documentation = [{ url = "https://help.%EMAILDOMAIN%/mail", title = "Mail help" }]
+
+[providers.support]
+phone = "+33 (0)1.44-62.40.40"
+url = "https://help.%EMAILDOMAIN%/ticket"
+email = "help@example.org"
+"""
+
+
+@pytest.fixture
+def per_server(write_settings: Callable[[str], Path]) -> Settings:
+    return load_settings(write_settings(PER_SERVER))
+
+
+def test_server_values_fill_the_domain_and_per_server_logins(per_server: Settings) -> None:
+    account = resolve_account(per_server, "Marie.Curie@example.net")
+    provider = account.provider
+    assert [server_values(s, account) for s in provider.incoming] == [
+        ServerValues("IMAP", "imap.example.net", 993, "SSL/TLS", "Marie.Curie@example.net"),
+        ServerValues("POP3", "pop.example.org", 995, "SSL/TLS", "Marie.Curie@example.net"),
+    ]
+    assert [server_values(s, account) for s in provider.outgoing] == [
+        ServerValues("SMTP", "smtp.example.net", 587, "STARTTLS", "Marie.Curie+smtp"),
+        ServerValues("SMTP", "relay.example.org", 2525, "None (no encryption)", "Marie.Curie@example.net"),
+    ]
+
+
+def test_server_values_use_the_providers_login_rule(settings: Settings, paris: Provider) -> None:
+    account = resolve_account(settings, "Jean-Pierre.Dupont2@ac-paris.fr")
+    assert server_values(paris.incoming[0], account) == ServerValues(
+        "IMAP", "imap.ac-paris.fr", 143, "STARTTLS", "jdupont2"
+    )
+    assert server_values(paris.outgoing[0], account) == ServerValues(
+        "SMTP", "smtp.ac-paris.fr", 587, "STARTTLS", "jdupont2"
+    )
+
+
+def test_security_labels_cover_every_setting() -> None:
+    assert SECURITY_LABELS == {"starttls": "STARTTLS", "tls": "SSL/TLS", "none": "None (no encryption)"}
+
+
+# --- page URLs ---------------------------------------------------------------------------------------------
+
+
+def test_page_url_encodes_the_query_and_drops_empty_values() -> None:
+    assert page_url(PUBLIC, "/") == f"{PUBLIC}/"
+    assert page_url(PUBLIC, "/", lang="") == f"{PUBLIC}/"
+    assert page_url(PUBLIC, "/", lang="fr") == f"{PUBLIC}/?lang=fr"
+    url = page_url(PUBLIC, "/guide/ios", email="a&b=c#d+e f@ac-paris.fr", lang="en")
+    assert url == f"{PUBLIC}/guide/ios?email=a%26b%3Dc%23d%2Be+f%40ac-paris.fr&lang=en"
+    parts = urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path, parts.fragment) == (
+        "https",
+        "autoconfig.ac-paris.fr",
+        "/guide/ios",
+        "",
+    )
+    assert parse_qs(parts.query) == {"email": ["a&b=c#d+e f@ac-paris.fr"], "lang": ["en"]}
+
+
+def test_page_url_keeps_the_public_urls_path(per_server: Settings) -> None:
+    public = per_server.service.public_url
+    assert public == "https://autoconfig.example.org/mail"
+    assert page_url(public, "/guide/other", email="x@example.org") == (
+        "https://autoconfig.example.org/mail/guide/other?email=x%40example.org"
+    )
+
+
+# --- QR codes --------------------------------------------------------------------------------------------
+
+_PATH_COMMAND = re.compile(r"([Mmh])(-?\d+(?:\.\d+)?)(?: (-?\d+(?:\.\d+)?))?")
+
+
+def dark_modules(svg: str) -> set[tuple[int, int]]:
+    """The dark modules (row, column) a segno SVG path draws: one stroke a run, along each row's middle."""
+    root = etree.fromstring(svg.encode())
+    (path,) = root.iter("path")
+    data = str(path.get("d"))
+    assert _PATH_COMMAND.sub("", data) == "", data  # nothing but moves and horizontal runs
+    x = y = 0.0
+    dark: set[tuple[int, int]] = set()
+    for command, first, second in _PATH_COMMAND.findall(data):
+        if command == "M":
+            x, y = float(first), float(second)
+        elif command == "m":
+            x, y = x + float(first), y + float(second)
+        else:
+            dark.update((int(y), int(x) + i) for i in range(int(float(first))))
+            x += float(first)
+    return dark
+
+
+def expected_modules(url: str) -> list[set[tuple[int, int]]]:
+    """What a QR code of `url` looks like (border 2), at each error correction level, with mask 0 as
+    pages.qr_svg draws it."""
+    codes = [segno.make(url, error=level, micro=False, boost_error=False, mask=0) for level in "lmqh"]
+    return [
+        {(r, c) for r, row in enumerate(code.matrix_iter(border=2)) for c, bit in enumerate(row) if bit}
+        for code in codes
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{PUBLIC}/?lang=fr",
+        f"{PUBLIC}/guide/android?email=jean.dupont%40ac-paris.fr&lang=fr",
+        f"{PUBLIC}/guide/ios?email=o%27neil%26co%40ac-paris.fr&lang=en",
+    ],
+)
+def test_qr_svg_draws_a_code_of_the_url(url: str) -> None:
+    svg = qr_svg(url)
+    assert isinstance(svg, Markup)
+    root = etree.fromstring(str(svg).encode())
+    assert root.tag == "svg"  # inline in HTML: no namespace needed
+    assert root.findtext("title") == url
+    assert "width" not in root.attrib  # the stylesheet sizes it
+    assert str(root.get("viewBox")).startswith("0 0 ")
+    assert not [e for e in root.iter() if e.tag not in {"svg", "title", "path"}]
+    assert not [name for e in root.iter() for name in e.attrib if str(name).lower().startswith("on")]
+    assert dark_modules(str(svg)) in expected_modules(url)
+    assert dark_modules(str(svg)) not in expected_modules(url + "x")
+
+
+def test_qr_svg_escapes_the_url_in_its_title() -> None:
+    hostile = 'https://a.example/?q=</title><script>alert("x")</script>'
+    svg = str(qr_svg(hostile))
+    assert "<script>" not in svg
+    assert etree.fromstring(svg.encode()).findtext("title") == hostile
+
+
+# --- help and page contexts --------------------------------------------------------------------------------
+
+
+def test_help_context_without_a_provider_is_empty() -> None:
+    assert help_context(None, "fr") == {"provider": None}
+
+
+@pytest.mark.parametrize(
+    ("language", "hours", "title"),
+    [
+        ("fr", "Du lundi au vendredi, de 9 h à 17 h", "Messagerie académique : mode d'emploi"),
+        ("en", "Monday to Friday, 9 am to 5 pm", "Staff mail: how to"),
+    ],
+)
+def test_help_context_of_the_default_settings(paris: Provider, language: str, hours: str, title: str) -> None:
+    assert help_context(paris, language) == {
+        "provider": paris,
+        "webmail": "https://webmail.ac-paris.fr",
+        "password_reset": "https://moncompte.ac-paris.fr/",
+        "documentation": [("https://www.ac-paris.fr/messagerie", title)],
+        "phone": "01 44 62 40 40",
+        "phone_uri": "tel:0144624040",
+        "support_email": None,
+        "support_url": None,
+        "postal_address": "12 boulevard d'Indochine, 75019 Paris",
+        "hours": hours,
+    }
+
+
+def test_help_context_fills_the_persons_domain_into_links(per_server: Settings) -> None:
+    provider = per_server.providers[0]
+    account = resolve_account(per_server, "marie&co@example.net")
+    for_person = help_context(provider, "en", account)
+    assert for_person["webmail"] == "https://webmail.example.net/"
+    assert for_person["password_reset"] == "https://id.example.org/reset"  # noqa: S105 - a URL
+    assert for_person["documentation"] == [("https://help.example.net/mail", "Mail help")]
+    assert for_person["support_url"] == "https://help.example.net/ticket"
+    assert for_person["phone_uri"] == "tel:+33144624040"
+    assert for_person["hours"] is None
+    # Without a person (the landing page): the provider's first domain.
+    anyone = help_context(provider, "fr")
+    assert anyone["webmail"] == "https://webmail.example.org/"
+    assert anyone["support_url"] == "https://help.example.org/ticket"
+    assert anyone["documentation"] == [("https://help.example.org/mail", "Mail help")]
+
+
+def test_landing_context_carries_a_qr_code_of_the_landing_page(paris: Provider) -> None:
+    context = landing_context(paris, "en", PUBLIC)
+    assert context["page_url"] == f"{PUBLIC}/?lang=en"
+    assert context["qr"] == qr_svg(f"{PUBLIC}/?lang=en")
+    assert context["webmail"] == "https://webmail.ac-paris.fr"
+    assert landing_context(None, "fr", PUBLIC)["provider"] is None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_guide_context(settings: Settings, paris: Provider, device: Device, language: str) -> None:
+    account = resolve_account(settings, JEAN)
+    context = guide_context(account, device, language, PUBLIC)
+    here = f"{PUBLIC}/guide/{device}?email=jean.dupont%40ac-paris.fr&lang={language}"
+    assert context["page_url"] == here
+    assert context["qr"] == qr_svg(here)
+    assert context["address"] == JEAN
+    assert context["device"] == device
+    assert context["devices"] == DEVICES
+    assert context["incoming"] == ServerValues("IMAP", "imap.ac-paris.fr", 143, "STARTTLS", "jdupont")
+    assert context["outgoing"] == ServerValues("SMTP", "smtp.ac-paris.fr", 587, "STARTTLS", "jdupont")
+    assert context["other_incoming"] == []
+    assert context["other_outgoing"] == []
+    assert context["profile_url"] == f"/profile.mobileconfig?email=jean.dupont%40ac-paris.fr&lang={language}"
+    assert set(context["device_links"]) == set(DEVICES)
+    for name, link in context["device_links"].items():
+        parts = urlsplit(link)
+        assert parts.path == f"/guide/{name}"
+        assert parse_qs(parts.query) == {"email": [JEAN], "lang": [language]}
+    assert {k: v for k, v in context.items() if k in help_context(paris, language)} == help_context(
+        paris, language
+    )
+
+
+def test_guide_context_lists_the_other_servers(per_server: Settings) -> None:
+    account = resolve_account(per_server, "marie@example.org")
+    context = guide_context(account, "other", "en", per_server.service.public_url)
+    assert context["incoming"].kind == "IMAP"
+    assert [s.kind for s in context["other_incoming"]] == ["POP3"]
+    assert context["outgoing"].login == "marie+smtp"
+    assert [s.host for s in context["other_outgoing"]] == ["relay.example.org"]
+    assert context["page_url"] == (
+        "https://autoconfig.example.org/mail/guide/other?email=marie%40example.org&lang=en"
+    )
+
+
+def test_guide_context_keeps_an_alias_address_as_typed(write_settings: Callable[[str], Path]) -> None:
+    settings = load_settings(
+        write_settings(
+            MINIMAL.replace(
+                'domains = ["example.org"]', 'domains = ["example.org"]\naliases = ["example.com"]'
+            )
+        )
+    )
+    account = resolve_account(settings, "ana@example.com")
+    context = guide_context(account, "ios", "fr", settings.service.public_url)
+    assert context["address"] == "ana@example.com"
+    assert parse_qs(urlsplit(context["profile_url"]).query)["email"] == ["ana@example.com"]
+    assert context["incoming"].host == "imap.example.org"
+
+
+# --- Pages: catalogues and rendering -------------------------------------------------------------------
+
+
+def test_pages_translate_messages_for_code(settings: Settings) -> None:
+    pages = Pages(settings, templates_dir())
+    assert set(pages.environments) == {"fr", "en"}
+    assert pages.gettext("en", "Type your mail address.") == "Type your mail address."
+    assert pages.gettext("fr", "Type your mail address.") == "Saisissez votre adresse électronique."
+    message = "This service sets up addresses at %(domains)s only."
+    assert pages.gettext("en", message, domains="ac-paris.fr") == (
+        "This service sets up addresses at ac-paris.fr only."
+    )
+    french = pages.gettext("fr", message, domains="ac-paris.fr")
+    assert "ac-paris.fr" in french
+    assert french != message.replace("%(domains)s", "ac-paris.fr")
+
+
+def test_pages_load_only_the_languages_the_settings_offer(write_settings: Callable[[str], Path]) -> None:
+    text = MINIMAL.replace(
+        'public_url = "https://autoconfig.example.org"',
+        'public_url = "https://autoconfig.example.org"\nlanguages = ["en"]\ndefault_language = "en"',
+    )
+    settings = load_settings(write_settings(text))
+    pages = Pages(settings, templates_dir())
+    assert set(pages.environments) == {"en"}
+    with pytest.raises(KeyError):
+        pages.render("landing.html", "fr")
+
+
+def test_pages_autoescape_every_value(settings: Settings) -> None:
+    pages = Pages(settings, templates_dir())
+    html = pages.render(
+        "landing.html",
+        "en",
+        organisation="<b>Org</b>",
+        language_links={"en": "/?lang=en"},
+        typed='"><script>alert(1)</script>',
+        error="<i>error</i>",
+        example="<u>x</u>@ac-paris.fr",
+        qr=Markup("<svg></svg>"),
+        page_url="",
+        **help_context(None, "en"),
+    )
+    assert "<script>alert" not in html
+    assert "<b>Org</b>" not in html
+    assert "&lt;b&gt;Org&lt;/b&gt;" in html
+    assert "<i>error</i>" not in html
+    assert "<u>x</u>" not in html
+    assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
