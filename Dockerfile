@@ -1,4 +1,7 @@
-# autoconfig: build the wheel, then install it alone in a slim image that runs as a non-root user.
+# autoconfig: the wheel is built in a first stage, then installed alone in a slim image that runs as a
+# non-root user. Settings: mount them at /etc/autoconfig/settings.toml and name them with
+# -e AUTOCONFIG_SETTINGS=/etc/autoconfig/settings.toml; without, the image serves the bundled Académie
+# de Paris settings (signed with a development certificate kept in /var/lib/autoconfig).
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -8,11 +11,19 @@ COPY profiles ./profiles
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
 FROM python:3.11-slim
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin autoconfig
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin autoconfig \
+    && mkdir -p /etc/autoconfig /var/lib/autoconfig \
+    && chown 10001:10001 /var/lib/autoconfig
 COPY --from=build /dist/ /tmp/dist/
 RUN pip install --no-cache-dir /tmp/dist/*.whl && rm -rf /tmp/dist
-USER autoconfig
+ENV AUTOCONFIG_STATE_DIR=/var/lib/autoconfig \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
 EXPOSE 8080
-# Mount your settings (e.g. at /etc/autoconfig/settings.toml) and set AUTOCONFIG_SETTINGS to that
-# path; without it the image serves the bundled Académie de Paris settings.
+# The slim image has no curl: the service asks itself.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["autoconfig", "healthcheck", "--port", "8080"]
+# The entry point reads AUTOCONFIG_SETTINGS when it is set (docker run -e AUTOCONFIG_SETTINGS=...).
 ENTRYPOINT ["autoconfig", "serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["--workers", "2"]

@@ -5,9 +5,17 @@ Handlers stay thin: read the request, resolve the account, call a generator, wra
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import ipaddress
+import json
+import logging
 import os
 import re
-from collections.abc import Awaitable, Callable
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,25 +31,33 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import autodiscover
 from .accounts import Account, provider_for_host, resolve_account
+from .addresses import address_key
 from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
 from .domains import host_from_header
-from .errors import RequestError, UnknownDomainError
+from .errors import RequestError, SettingsError, UnknownDomainError
+from .health import health_report
 from .languages import choose_language
-from .logs import AccessLogMiddleware
+from .limits import SignedProfiles, TimeoutMiddleware
+from .logs import AccessLog
+from .metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
+from .metrics import RELOADS, allowed, exposition, record_request
 from .mobileconfig import build_mobileconfig
+from .observe import ObservingMiddleware
 from .pages import (
     DEVICES,
     INVALID_ADDRESS,
     NO_ADDRESS,
     NO_SUCH_GUIDE,
+    UNKNOWN_DOMAIN,
     Pages,
     device_from_user_agent,
     guide_context,
-    help_context,
+    landing_context,
 )
+from .proxies import ForwardedMiddleware
 from .resources import SETTINGS_ENV, templates_dir
-from .settings import DOMAIN_PLACEHOLDER, Provider, Settings, load_settings
+from .settings import DOMAIN_PLACEHOLDER, Provider, Settings, load_settings, settings_warnings
 from .signing import Signer, signer_for
 from .xmlslots import SlottedXml
 
@@ -51,6 +67,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 )
+logger = logging.getLogger("autoconfig")
+STARTUP_FAILURE = 3  # uvicorn's exit status for a worker that could not start
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -72,6 +90,9 @@ class Service:
     pox: dict[str, SlottedXml[autodiscover.Fill]]
     signer: Signer | None
     pages: Pages
+    trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    loaded_at: dt.datetime
+    profiles: SignedProfiles | None  # None: profiles are served unsigned
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -80,8 +101,11 @@ class Service:
             settings,
             clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
             pox={p.id: compile_pox(p) for p in settings.providers},
-            signer=signer_for(settings),
+            signer=(signer := signer_for(settings)),
             pages=Pages(settings, templates_dir()),
+            trusted_proxies=[ipaddress.ip_network(n) for n in settings.service.trusted_proxies],
+            loaded_at=dt.datetime.now(dt.UTC),
+            profiles=SignedProfiles(signer) if signer is not None else None,
         )
 
 
@@ -195,9 +219,11 @@ async def mobileconfig(request: Request) -> Response:
     language = choose_language(
         service.settings.service, query_value(request, "lang"), request.headers.get("accept-language")
     )
-    profile = build_mobileconfig(account, language)
-    if service.signer is not None:
-        profile = service.signer.sign(profile)
+    if service.profiles is None:
+        profile = build_mobileconfig(account, language)
+    else:
+        key = (address_key(account.local_part, account.domain), language)
+        profile = await service.profiles.get(key, lambda: build_mobileconfig(account, language))
     # The file name comes from the provider's id (checked hostname-like at load), never from the request.
     filename = f"{account.provider.id}.mobileconfig"
     return Response(
@@ -268,8 +294,10 @@ def _page(request: Request, template: str, language: str, status: int = 200, **c
         language_links=_language_links(request, pages.settings.service.languages),
         **context,
     )
-    # Pages depend on the browser's language; the guide is personal and never cached.
-    cache = "private, no-store" if template == "guide.html" else "public, max-age=300"
+    # Pages depend on the browser's language; the guide is personal and never cached, nor is an error
+    # page (it shows the address as typed).
+    personal = template == "guide.html" or status != 200
+    cache = "private, no-store" if personal else "public, max-age=300"
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": cache, "Vary": "Accept-Language"})
 
 
@@ -286,7 +314,7 @@ def _landing_page(
         typed=typed,
         error=error,
         example=f"jean.dupont@{domain}",
-        **help_context(provider, language),
+        **landing_context(provider, language, _service(request).settings.service.public_url),
     )
 
 
@@ -310,9 +338,7 @@ async def guide(request: Request) -> Response:
         account = resolve_account(service.settings, typed)
     except UnknownDomainError:
         domains = ", ".join(d for p in service.settings.providers for d in p.domains)
-        message = pages.gettext(
-            language, "This service sets up addresses at %(domains)s only.", domains=domains
-        )
+        message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
         return _landing_page(request, language, typed=typed, error=message, status=404)
     except RequestError:
         message = pages.gettext(language, INVALID_ADDRESS)
@@ -381,20 +407,108 @@ def create_app(settings: Settings) -> Starlette:
         Route("/guide/{device}", guide, methods=["GET"]),
         Mount("/static", StaticFiles(directory=templates_dir() / "static"), name="static"),
     ]
+    routes += [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
     middleware = [
-        Middleware(AccessLogMiddleware, mode=settings.service.log_addresses),
+        Middleware(ForwardedMiddleware, networks_of=_trusted_proxies),
+        Middleware(ObservingMiddleware, observers=[AccessLog(), record_request]),
         Middleware(SecurityHeadersMiddleware),
+        Middleware(TimeoutMiddleware, seconds_of=_request_timeout),
     ]
     app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={RequestError: request_error, Exception: internal_error},
+        lifespan=_lifespan,
     )
     app.state.service = Service.build(settings)
     return app
 
 
+async def healthz(request: Request) -> Response:
+    """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
+    service = _service(request)
+    body, healthy = health_report(service.settings, service.signer, service.loaded_at)
+    return Response(
+        json.dumps(body, indent=2, ensure_ascii=False) + "\n",
+        status_code=200 if healthy else 503,
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics, for the networks the settings allow; 404 for everyone else."""
+    settings = _service(request).settings.service
+    client = request.client.host if request.client else None
+    if not settings.metrics or not allowed(client, settings.metrics_networks):
+        return PlainTextResponse("Not Found", status_code=404)
+    return Response(exposition(), media_type=METRICS_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
+
+
+def _request_timeout(scope: Scope) -> float:
+    service: Service = scope["app"].state.service
+    return service.settings.service.request_timeout
+
+
+def _trusted_proxies(scope: Scope) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    service: Service = scope["app"].state.service
+    return service.trusted_proxies
+
+
+def reload_settings(app: Starlette) -> bool:
+    """Read the settings and signing files again and serve them, or keep the current ones and say why.
+
+    The swap is one assignment: a request in flight finishes with the settings it started with.
+    """
+    current: Service = app.state.service
+    source = current.settings.source
+    try:
+        service = Service.build(load_settings(source))
+    except SettingsError as exc:
+        RELOADS.labels("failed").inc()
+        logger.error(
+            "reload failed; still serving the previous settings (%s)\n%s",
+            current.settings.digest[:12],
+            exc.render(),
+        )
+        return False
+    app.state.service = service
+    RELOADS.labels("ok").inc()
+    logger.info(
+        "settings reloaded from %s (%s): %s", source, service.settings.digest[:12], service.settings.summary()
+    )
+    for note in settings_warnings(service.settings) + (service.signer.warnings() if service.signer else []):
+        logger.warning("%s", note)
+    return True
+
+
+@asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """SIGHUP reloads the settings (`kill -HUP`); only the main thread of a server process can listen."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload_settings, app)
+    except (RuntimeError, ValueError, NotImplementedError):
+        yield  # in a test client's thread, or on a platform without SIGHUP
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+
 def app_from_environment() -> Starlette:
-    """Factory for uvicorn workers: the settings named by AUTOCONFIG_SETTINGS, else the bundled default."""
+    """Factory for uvicorn workers: the settings named by AUTOCONFIG_SETTINGS, else the bundled default.
+
+    A worker that cannot load them says why and exits without a traceback; when it replaces a worker
+    after SIGHUP, uvicorn then keeps the old one serving.
+    """
     path = os.environ.get(SETTINGS_ENV)
-    return create_app(load_settings(Path(path) if path else None))
+    try:
+        return create_app(load_settings(Path(path) if path else None))
+    except SettingsError as exc:
+        logger.error("cannot start a worker; the settings have problems\n%s", exc.render())
+        sys.exit(STARTUP_FAILURE)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import os
+import shutil
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,14 @@ from .clientconfig import build_clientconfig
 from .dns import dns_records, render_json, render_zone
 from .errors import SettingsError
 from .importer import ImportFormatError, import_clientconfig
-from .resources import SETTINGS_ENV
+from .metrics import MULTIPROCESS_ENV
+from .resources import SETTINGS_ENV, state_dir
 from .settings import Settings, load_settings, settings_warnings
 from .signing import signer_for
+
+# uvicorn's HTTP implementation, by name so that `check` and `import` need not load the server.
+HTTP_PROTOCOL = "autoconfig.serving:NoDelayH11Protocol"
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 SETTINGS_OPTION = click.option(
     "--settings",
@@ -64,6 +73,16 @@ def _load_or_exit(path: Path | None) -> tuple[Settings, list[str]]:
     return settings, settings_warnings(settings) + (signer.warnings() if signer else [])
 
 
+def _settings_or_exit(path: Path | None) -> Settings:
+    """The settings alone, for commands that publish what they say (dns, render): these need no access
+    to the signing key, and make no development certificate."""
+    try:
+        return load_settings(path)
+    except SettingsError as exc:
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+
+
 @click.group()
 @click.version_option(__version__, prog_name="autoconfig")
 def main() -> None:
@@ -100,18 +119,58 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
         os.environ[SETTINGS_ENV] = str(source)
     else:
         os.environ.pop(SETTINGS_ENV, None)
+    if workers > 1:
+        _share_metrics_between_workers()
     uvicorn.run(
         "autoconfig.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
         workers=workers,
+        http=HTTP_PROTOCOL,
+        # On SIGTERM, requests in flight get this long to finish before the workers stop.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         access_log=False,  # the app writes its own access lines, with addresses redacted
         proxy_headers=False,
         server_header=False,
         log_config=log_config(log_level.upper()),
         log_level=log_level,
     )
+
+
+def _share_metrics_between_workers() -> None:
+    """Workers write their counters in one folder that /metrics sums (prometheus-client's multiprocess
+    mode); emptied at each start so that a restart begins from zero."""
+    folder = state_dir() / "metrics" / str(os.getpid())
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True, mode=0o700)
+    os.environ[MULTIPROCESS_ENV] = str(folder)
+
+
+@main.command()
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="The service's port."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The service's address.")
+@click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for the answer.")
+def healthcheck(port: int, host: str, timeout: float) -> None:
+    """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable.
+
+    The container's HEALTHCHECK (the slim image has no curl).
+    """
+    url = f"http://{host}:{port}/healthz"
+    # Straight to the service: an HTTP_PROXY in the container's environment must not carry the probe.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as answer:
+            status = json.loads(answer.read()).get("status", "?")
+    except urllib.error.HTTPError as exc:
+        click.echo(f"{url}: {exc.code}", err=True)
+        sys.exit(1)
+    except (OSError, ValueError) as exc:
+        click.echo(f"{url}: no answer ({exc})", err=True)
+        sys.exit(1)
+    click.echo(f"{url}: {status}")
 
 
 @main.command()
@@ -161,7 +220,7 @@ def import_command(xml_file: Path) -> None:
 )
 def dns(settings_path: Path | None, output_format: str) -> None:
     """Print the DNS records every domain should publish."""
-    settings, _ = _load_or_exit(settings_path)
+    settings = _settings_or_exit(settings_path)
     records = dns_records(settings)
     click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
 
@@ -185,7 +244,7 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
     For every domain: DOMAIN/mail/config-v1.1.xml and DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml,
     with the clients' placeholders for the login.
     """
-    settings, _ = _load_or_exit(settings_path)
+    settings = _settings_or_exit(settings_path)
     written = 0
     for provider in settings.providers:
         document = build_clientconfig(provider)

@@ -51,16 +51,18 @@ def dns_records(settings: Settings) -> list[Record]:
     """Every record for every domain and alias of every provider, in a stable order."""
     records: list[Record] = []
     host = service_host(settings)
+    # Outlook follows the SRV record to https://target:port/, so the port is the public URL's.
+    port = urlsplit(settings.service.public_url).port or 443
     for provider in settings.providers:
         for domain in (*provider.domains, *provider.aliases):
-            records += _service_names(domain, host)
+            records += _service_names(domain, host, port)
             records += _mail_services(provider, domain)
             records += _dav(provider.calendar, "_caldav", domain)
             records += _dav(provider.contacts, "_carddav", domain)
     return records
 
 
-def _service_names(domain: str, host: str) -> list[Record]:
+def _service_names(domain: str, host: str, port: int = 443) -> list[Record]:
     records = []
     for label in ("autoconfig", "autodiscover"):
         name = f"{label}.{domain}"
@@ -70,7 +72,7 @@ def _service_names(domain: str, host: str) -> list[Record]:
             records.append(Record(f"{name}.", OWN_NAME, "", note))
         else:
             records.append(Record(f"{name}.", "CNAME", f"{host}."))
-    records.append(Record(f"_autodiscover._tcp.{domain}.", "SRV", f"0 0 443 {host}."))
+    records.append(Record(f"_autodiscover._tcp.{domain}.", "SRV", f"0 0 {port} {host}."))
     return records
 
 

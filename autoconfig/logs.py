@@ -2,26 +2,82 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import logging
+import os
 import re
 import secrets
-import time
+import tempfile
+from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Scope
+
+from .observe import ObservingMiddleware
+from .resources import state_dir
 
 ACCESS_LOGGER = "autoconfig.access"
 Mode = Literal["redact", "hash", "full"]
+Format = Literal["plain", "json"]
 # Anything shaped like an address, percent-encoded or not, wherever it sits in a path or query.
 # The apostrophe is part of the local part (pierre.d'alembert@…), not a border. A match starts only
 # at the start of a run (the lookbehind), so a long run without @ costs linear time, not quadratic.
 _ADDRESS = re.compile(r"(?<![^\s/?&=;,<>\"@])([^\s/?&=;,<>\"@]+)@([^\s/?&=;,<>\"'@]*)")
 # A client or proxy that encodes twice sends %2540 for @: decode a few rounds, not just one.
 _DECODE_ROUNDS = 3
-_HASH_KEY = secrets.token_bytes(32)  # per process: hashes link requests in one run, never across runs
+
+
+HASH_KEY_FILE = "log-hash.key"
+_HASH_KEY_BYTES = 32
+
+
+def _read_hash_key(path: Path) -> bytes | None:
+    try:
+        stored = path.read_bytes()
+    except OSError:
+        return None
+    return stored if len(stored) == _HASH_KEY_BYTES else None
+
+
+@functools.cache
+def _hash_key() -> bytes:
+    """The key of the "hash" mode: made once in the state folder, shared by every worker and restart,
+    so one person's requests can be followed without the address being in the logs."""
+    path = state_dir() / HASH_KEY_FILE
+    stored = _read_hash_key(path)
+    if stored is not None:
+        return stored
+    key = secrets.token_bytes(_HASH_KEY_BYTES)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _publish_key(path, key)
+    except OSError:
+        return key  # a read-only state folder: hashes stay stable within this process only
+    # Workers that log their first address at the same moment each make a key: the first one put in
+    # place is the one every process uses.
+    return _read_hash_key(path) or key
+
+
+def _publish_key(path: Path, key: bytes) -> None:
+    """Put the key in place whole (mode 0600), unless another process put a usable one there first."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        try:
+            os.fchmod(handle, 0o600)
+            os.write(handle, key)
+        finally:
+            os.close(handle)
+        try:
+            os.link(temporary, path)  # fails when the file exists: never replaces a key in use
+        except FileExistsError:
+            if _read_hash_key(path) is None:  # a damaged key file is replaced
+                os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
 
 
 def redact_addresses(text: str, mode: Mode) -> str:
@@ -38,7 +94,7 @@ def redact_addresses(text: str, mode: Mode) -> str:
     def hide(match: re.Match[str]) -> str:
         local, domain = match.group(1), match.group(2)
         if mode == "hash":
-            digest = hmac.new(_HASH_KEY, local.lower().encode(), hashlib.sha256).hexdigest()[:12]
+            digest = hmac.new(_hash_key(), local.lower().encode(), hashlib.sha256).hexdigest()[:12]
             return f"h:{digest}@{domain}"
         return f"{local[:1]}***@{domain}"
 
@@ -54,41 +110,42 @@ def _printable(text: str) -> str:
     )
 
 
-class AccessLogMiddleware:
-    """One line per request: client, method, path and query with addresses hidden, status, duration."""
+class AccessLog:
+    """Writes one access line per request: client, method, path and query with addresses hidden,
+    status, duration; plain text or JSON. Mode and format follow the settings being served."""
 
-    def __init__(self, app: ASGIApp, mode: Mode) -> None:
-        self.app = app
+    def __init__(self, mode: Mode = "redact", fmt: Format = "plain") -> None:
         self.mode = mode
+        self.fmt = fmt
         self.logger = logging.getLogger(ACCESS_LOGGER)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+    def __call__(self, scope: Scope, status: int, seconds: float) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
             return
-        start = time.perf_counter()
-        status = 500
+        mode, fmt = self.mode, self.fmt
+        state = getattr(scope.get("app"), "state", None)
+        service = getattr(getattr(state, "service", None), "settings", None)
+        if service is not None:  # after a reload, the new settings decide
+            mode, fmt = service.service.log_addresses, service.service.log_format
+        target = scope.get("path", "")
+        query = scope.get("query_string", b"").decode("latin-1")
+        if query:
+            target = f"{target}?{query}"
+        client = scope.get("client")
+        address = client[0] if client else "-"
+        method = scope.get("method", "-")
+        shown = redact_addresses(target, mode)
+        if fmt == "json":
+            line = {"client": address, "method": method, "target": shown, "status": status}
+            self.logger.info("%s", json.dumps({**line, "ms": round(seconds * 1000, 1)}, ensure_ascii=True))
+        else:
+            self.logger.info(
+                '%s "%s %s" %d %.1fms', address, method, _printable(shown), status, seconds * 1000
+            )
 
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            if self.logger.isEnabledFor(logging.INFO):
-                target = scope.get("path", "")
-                query = scope.get("query_string", b"").decode("latin-1")
-                if query:
-                    target = f"{target}?{query}"
-                client = scope.get("client")
-                self.logger.info(
-                    '%s "%s %s" %d %.1fms',
-                    client[0] if client else "-",
-                    scope.get("method", "-"),
-                    _printable(redact_addresses(target, self.mode)),
-                    status,
-                    (time.perf_counter() - start) * 1000,
-                )
+class AccessLogMiddleware(ObservingMiddleware):
+    """The access log alone, for an application that has no other observer."""
+
+    def __init__(self, app: ASGIApp, mode: Mode = "redact", fmt: Format = "plain") -> None:
+        super().__init__(app, [AccessLog(mode, fmt)])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
 DEFAULT_PROFILE = "ac-paris.toml"
+STATE_ENV = "AUTOCONFIG_STATE_DIR"
 # Names the settings file for `autoconfig` commands and for uvicorn's worker processes.
 SETTINGS_ENV = "AUTOCONFIG_SETTINGS"
 
@@ -37,3 +40,25 @@ def is_bundled_default(path: Path) -> bool:
         return path.resolve() == default_settings_path().resolve()
     except FileNotFoundError:
         return False
+
+
+def state_dir() -> Path:
+    """Where the service keeps what it makes for itself, outside the repository: the development signing
+    certificate, the log-hash key, metrics of several workers."""
+    configured = os.environ.get(STATE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "autoconfig"
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, atomically: several workers may start at once, each writes
+    its own temporary file and renames it into place."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(handle, 0o600)
+        os.write(handle, data)
+    finally:
+        os.close(handle)
+    os.replace(temporary, path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import ipaddress
 import re
 import string
 import tomllib
@@ -204,6 +205,17 @@ def _settings_path(value: str, info: ValidationInfo) -> Path:
     return path
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise _problem(
+            "bad_network",
+            "this is not an IP address or network",
+            'write an address or a network in CIDR form, such as "10.0.0.5" or "10.0.0.0/24"',
+        ) from None
+
+
 def _as_tuple(value: Any) -> Any:
     # Lets a single value stand for a list of one (auth = "password-cleartext").
     return (value,) if isinstance(value, str) else value
@@ -228,6 +240,7 @@ def _base_dn(value: str) -> str:
 
 
 Domain = Annotated[str, AfterValidator(_domain)]
+Network = Annotated[str, AfterValidator(_network)]
 Host = Annotated[str, AfterValidator(_host)]
 Url = Annotated[str, AfterValidator(_url)]
 PublicUrl = Annotated[str, AfterValidator(_public_url)]
@@ -326,6 +339,25 @@ class ServiceSettings(_Model):
         ge=0,
         le=86400,
         description="Seconds clients and proxies may cache a configuration answer (Cache-Control max-age).",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=300.0,
+        description="Seconds a request may take before it is answered 503 (a slow client, a stuck server).",
+    )
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description='Access log lines as "plain" text or "json" (one object a line).'
+    )
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_networks: tuple[Network, ...] = Field(
+        default=("127.0.0.0/8", "::1/128"),
+        description="Networks allowed to read /metrics (others get 404), e.g. your Prometheus server's.",
+    )
+    trusted_proxies: tuple[Network, ...] = Field(
+        default=(),
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
+        'e.g. ["127.0.0.1/32"] for a proxy on the same host; others\' headers are ignored.',
     )
 
     @model_validator(mode="after")

@@ -7,8 +7,6 @@ or a chain out of order, refuses to start; expiry is reported.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +18,10 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
 from .errors import Problem, SettingsError
-from .resources import is_bundled_default
+from .resources import is_bundled_default, state_dir, write_private
 from .settings import Settings, SigningSettings
 
 EXPIRY_WARNING_DAYS = 30
-STATE_ENV = "AUTOCONFIG_STATE_DIR"
 DEV_SUBJECT = "autoconfig development signer (not for production)"
 DEV_VALIDITY_DAYS = 365
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -209,15 +206,6 @@ def _dedupe(certificates: list[x509.Certificate]) -> list[x509.Certificate]:
 # --- the development signer ---------------------------------------------------------------------------
 
 
-def state_dir() -> Path:
-    """Where the service keeps what it makes for itself, outside the repository."""
-    configured = os.environ.get(STATE_ENV)
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "autoconfig"
-
-
 def development_signer(now: dt.datetime | None = None) -> Signer:
     """A self-signed certificate and key, made once in the state folder and reused until near expiry."""
     now = now or dt.datetime.now(dt.UTC)
@@ -258,13 +246,13 @@ def development_signer(now: dt.datetime | None = None) -> Signer:
         .sign(key, hashes.SHA256())
     )
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_atomically(
+    write_private(
         key_path,
         key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
     )
-    _write_atomically(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
+    write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
     return Signer(certificate, key, (), development=True)
 
 
@@ -279,14 +267,3 @@ _SIGNING_ONLY = x509.KeyUsage(
     encipher_only=False,
     decipher_only=False,
 )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # Several workers may start at once: each writes its own temporary file and renames it into place.
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, data)
-    finally:
-        os.close(handle)
-    os.replace(temporary, path)

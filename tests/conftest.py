@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from autoconfig.resources import STATE_ENV
 from autoconfig.settings import Provider, Settings, load_settings
-from autoconfig.signing import STATE_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

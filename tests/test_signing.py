@@ -23,14 +23,13 @@ from autoconfig.accounts import resolve_account
 from autoconfig.app import create_app
 from autoconfig.errors import SettingsError
 from autoconfig.mobileconfig import build_mobileconfig
+from autoconfig.resources import STATE_ENV, state_dir
 from autoconfig.settings import Settings, load_settings, settings_warnings
 from autoconfig.signing import (
     DEV_SUBJECT,
-    STATE_ENV,
     Signer,
     development_signer,
     signer_for,
-    state_dir,
 )
 
 from .certs import (

@@ -1,0 +1,73 @@
+"""What /healthz reports: the version, the settings served and the state of the file on disk, the
+providers, the signing certificate's expiry; ok, degraded or failing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import SettingsError
+from .settings import Settings, load_settings
+from .signing import EXPIRY_WARNING_DAYS, Signer, signer_for
+
+
+def file_problems(source: Path, served_digest: str) -> str | None:
+    """None when the settings file on disk is the one served, or would load if reloaded; else why not.
+
+    A file that would not load is the next restart's failure: it is reported before that happens,
+    whatever the number of workers.
+    """
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        return f"{source}: cannot read the file: {exc.strerror or exc}"
+    digest = hashlib.sha256(raw).hexdigest()
+    return None if digest == served_digest else _check(source, digest)
+
+
+@functools.lru_cache(maxsize=8)
+def _check(source: Path, digest: str) -> str | None:
+    # Keyed by the file's digest: a health probe every few seconds checks each new version once.
+    try:
+        signer_for(load_settings(source))
+    except SettingsError as exc:
+        return exc.render()
+    return None
+
+
+def health_report(
+    settings: Settings, signer: Signer | None, loaded_at: dt.datetime, now: dt.datetime | None = None
+) -> tuple[dict[str, Any], bool]:
+    """The /healthz document, and whether it is healthy enough for a 200."""
+    problems = file_problems(settings.source, settings.digest)
+    days = signer.days_left(now) if signer is not None else None
+    if problems is not None or (days is not None and days < 0):
+        status = "failing"
+    elif days is not None and days < EXPIRY_WARNING_DAYS:
+        status = "degraded"
+    else:
+        status = "ok"
+    body: dict[str, Any] = {
+        "status": status,
+        "version": __version__,
+        "settings": {
+            "file": str(settings.source),
+            "sha256": settings.digest,
+            "loaded": loaded_at.isoformat(timespec="seconds"),
+            "file_problems": problems,
+        },
+        "providers": [{"id": p.id, "domains": list(p.domains)} for p in settings.providers],
+        "signing": None,
+    }
+    if signer is not None:
+        body["signing"] = {
+            "subject": signer.subject,
+            "not_after": signer.not_after.isoformat(timespec="seconds"),
+            "days_left": days,
+            "development": signer.development,
+        }
+    return body, status != "failing"
