@@ -42,16 +42,6 @@ from .resources import default_settings_path, is_bundled_default
 PLACEHOLDERS = ("%EMAILADDRESS%", "%EMAILLOCALPART%", "%EMAILDOMAIN%")
 DOMAIN_PLACEHOLDER = "%EMAILDOMAIN%"
 UI_LANGUAGES: tuple[Literal["fr", "en"], ...] = ("fr", "en")
-AUTH_METHODS = (
-    "password-cleartext",
-    "password-encrypted",
-    "OAuth2",
-    "NTLM",
-    "GSSAPI",
-    "TLS-client-cert",
-    "client-IP-address",
-    "none",
-)
 # Ports whose security is fixed by convention: implicit TLS (RFC 8314) or a plain start with STARTTLS.
 IMPLICIT_TLS_PORTS = {993: "IMAP", 995: "POP3", 465: "SMTP submission", 636: "LDAP"}
 STARTTLS_PORTS = {143: "IMAP", 110: "POP3", 587: "SMTP submission", 389: "LDAP"}
@@ -261,6 +251,7 @@ AuthMethod = Literal[
     "none",
 ]
 UILanguage = Literal["fr", "en"]
+AUTH_METHODS: tuple[str, ...] = typing.get_args(AuthMethod)
 
 
 def _str(value: Any) -> str:

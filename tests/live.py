@@ -75,6 +75,12 @@ class Server:
             f"{needle!r} in the log:\n{self.error_log()[after:]}",
         )
 
+    def wait_for_any_log(self, needle: str, timeout: float = 5.0) -> str:
+        """Both logs once either holds `needle` (access lines are written as the answer leaves)."""
+        return wait_for(
+            lambda: text if needle in (text := self.logs()) else None, timeout, f"{needle!r} in the logs"
+        )
+
     def hangup(self) -> None:
         os.kill(self.process.pid, signal.SIGHUP)
 

@@ -10,21 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx2
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
 
 from .conftest import ROOT
-from .test_server import STARTUP_TIMEOUT, Server, _stop, free_port
+from .live import Server, serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -108,31 +104,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`python -m autoconfig serve` with the bundled settings, one worker, on a free loopback port."""
-    folder = tmp_path_factory.mktemp("browser-serve")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "AUTOCONFIG_SETTINGS"}
-    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-    command = [sys.executable, "-m", "autoconfig", "serve", "--port", str(port)]
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", process, stdout, stderr)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"autoconfig serve exited with {process.returncode}:\n{server.logs()}")
-            try:
-                httpx2.get(f"{server.base_url}/", timeout=1.0)
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"autoconfig serve did not answer in {STARTUP_TIMEOUT:.0f} s:\n{server.logs()}"
-                    )
-                time.sleep(0.1)
-        yield server
-    finally:
-        _stop(process)
+    with serving(tmp_path_factory.mktemp("browser-serve")) as live_server:
+        yield live_server
 
 
 @dataclass

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx2
 import pytest
 
-from .conftest import ROOT
+from .live import Server, serving
 from .test_app_autodiscover import JSON_PATHS, OUTLOOK_HEADERS, SETTINGS_ANSWER, XML_PATHS
 from .test_autodiscover import (
     BILLION_LAUGHS,
@@ -36,76 +31,14 @@ from .test_autodiscover import (
 )
 from .test_clientconfig import ServerView, read_config
 
-STARTUP_TIMEOUT = 15.0
 JEAN = "jean.dupont@ac-paris.fr"
-
-
-@dataclass
-class Server:
-    base_url: str
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-
-    def logs(self) -> str:
-        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
-
-    def wait_for_log(self, needle: str, timeout: float = 5.0) -> str:
-        """The logs once they hold `needle` (log lines are written as the answer leaves)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            logs = self.logs()
-            if needle in logs or time.monotonic() > deadline:
-                return logs
-            time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)  # its own process group: the workers go too
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["one-worker", "two-workers"])
 def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workers: int = request.param
-    folder = tmp_path_factory.mktemp(f"serve-{workers}")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "AUTOCONFIG_SETTINGS"}
-    stdout, stderr = folder / "stdout.log", folder / "stderr.log"
-    command = [sys.executable, "-m", "autoconfig", "serve", "--port", str(port), "--workers", str(workers)]
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", process, stdout, stderr)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"autoconfig serve exited with {process.returncode}:\n{server.logs()}")
-            try:
-                # An answer from the app itself, not merely an open socket (workers start after the bind).
-                httpx2.get(f"{server.base_url}/healthz-probe", timeout=1.0)
-                break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"autoconfig serve did not answer in {STARTUP_TIMEOUT:.0f} s:\n{server.logs()}"
-                    )
-                time.sleep(0.1)
-        yield server
-    finally:
-        _stop(process)
+    with serving(tmp_path_factory.mktemp(f"serve-{workers}"), workers=workers) as live_server:
+        yield live_server
 
 
 def test_real_server_answers_with_the_persons_document(server: Server) -> None:
@@ -154,7 +87,7 @@ def test_access_log_redacts_addresses(server: Server) -> None:
         f"{server.base_url}/mail/config-v1.1.xml", params={"emailaddress": JEAN, "m": marker}, timeout=10
     )
     httpx2.get(f"{server.base_url}/mail/config-v1.1.xml?emailaddress=jean.dupont%40ac-paris.fr", timeout=10)
-    logs = server.wait_for_log(marker)
+    logs = server.wait_for_any_log(marker)
     lines = [line for line in logs.splitlines() if marker in line]
     assert len(lines) == 1, logs
     assert "GET /mail/config-v1.1.xml?emailaddress=j***@ac-paris.fr" in lines[0]
@@ -173,7 +106,7 @@ def test_access_log_keeps_one_line_per_request(server: Server) -> None:
         timeout=10,
     )
     assert response.status_code == 400
-    logs = server.wait_for_log(marker)
+    logs = server.wait_for_any_log(marker)
     (line,) = [line for line in logs.splitlines() if marker in line]
     assert " 400 " in line
     assert not any(other.startswith("FORGED-LINE") for other in logs.splitlines())
