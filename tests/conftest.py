@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -76,3 +78,26 @@ def write_settings(tmp_path: Path) -> Callable[[str], Path]:
         return path
 
     return write
+
+
+def build_wheel(out: Path) -> Path:
+    """The project's wheel, built as the Dockerfile's first stage builds it (`pip wheel --no-deps`)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    (built,) = out.glob("autoconfig-*.whl")
+    return built

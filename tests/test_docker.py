@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, build_wheel
 from .live import free_port, stop, wait_for
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -162,25 +162,7 @@ def test_the_recipe_runs_and_passes_its_own_healthcheck(stage: Stage, tmp_path: 
     assert stage.healthcheck is not None
     started = time.monotonic()
     # The first stage: the wheel alone (the Dockerfile's `pip wheel --no-deps`).
-    dist = tmp_path / "dist"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(dist),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    (wheel,) = dist.glob("autoconfig-*.whl")
+    wheel = build_wheel(tmp_path / "dist")
     # The second stage: a fresh environment with the wheel and its dependencies, nothing from the checkout.
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=120)
