@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import quote
 
 from .addresses import address_key, parse_address
@@ -52,6 +54,8 @@ class Account:
     # The address as asked, when its domain is one of the provider's aliases; `address` is then the
     # same mailbox at the provider's first domain.
     alias: str | None = None
+    # Where the login comes from: the overrides file, the directory, or the rule (with its fallback).
+    source: Literal["override", "directory", "rule"] = "rule"
 
     def fill(self, form: str, *, in_url: bool = False) -> str:
         """A settings value with the clients' placeholders filled in for this person.
@@ -84,9 +88,17 @@ def resolve_account(settings: Settings, text: str) -> Account:
     override = provider.login.table.get(address_key(local, domain))
     if override is not None:
         login, name = override
-        return Account(address, local, domain, provider, login, name or guess_display_name(local), alias)
+        name = name or guess_display_name(local)
+        return Account(address, local, domain, provider, login, name, alias, source="override")
     login = derive_login(provider.login, local, domain)
     return Account(address, local, domain, provider, login, guess_display_name(local), alias)
+
+
+def with_directory(account: Account, login: str, name: str | None) -> Account:
+    """The account with the login (and name, when it has one) the staff directory gave."""
+    return dataclasses.replace(
+        account, login=login, display_name=name or account.display_name, source="directory"
+    )
 
 
 def provider_for_host(settings: Settings, host_header: str) -> Provider:

@@ -30,10 +30,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import autodiscover
-from .accounts import Account, provider_for_host, resolve_account
+from .accounts import Account, provider_for_host, resolve_account, with_directory
 from .addresses import address_key
 from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
+from .directory import StaffDirectory
 from .domains import host_from_header
 from .errors import RequestError, SettingsError, UnknownDomainError
 from .health import health_report
@@ -93,6 +94,7 @@ class Service:
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     loaded_at: dt.datetime
     profiles: SignedProfiles | None  # None: profiles are served unsigned
+    directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -106,7 +108,22 @@ class Service:
             trusted_proxies=[ipaddress.ip_network(n) for n in settings.service.trusted_proxies],
             loaded_at=dt.datetime.now(dt.UTC),
             profiles=SignedProfiles(signer) if signer is not None else None,
+            directories={
+                p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn)
+                for p in settings.providers
+                if p.directory is not None and p.directory.lookup is not None
+            },
         )
+
+
+async def _account(service: Service, address: str) -> Account:
+    """The account for an address: the overrides file, else the staff directory, else the rule."""
+    account = resolve_account(service.settings, address)
+    directory = service.directories.get(account.provider.id)
+    if directory is None or account.source == "override":
+        return account
+    entry = await directory.find(account.local_part, account.domain)
+    return account if entry is None else with_directory(account, entry.login, entry.name)
 
 
 def _service(request: Request) -> Service:
@@ -134,7 +151,7 @@ async def clientconfig(request: Request) -> Response:
     if address is None:
         provider = provider_for_host(service.settings, request.headers.get("host", ""))
     else:
-        account = resolve_account(service.settings, address)
+        account = await _account(service, address)
         provider = account.provider
     body = service.clientconfig[provider.id].render(account)
     return Response(
@@ -175,7 +192,7 @@ async def autodiscover_xml(request: Request) -> Response:
     service = _service(request)
     try:
         pox = autodiscover.parse_request(body)
-        account = resolve_account(service.settings, pox.address)
+        account = await _account(service, pox.address)
     except PoxError as exc:
         return _pox_answer(autodiscover.build_error(exc.code, exc.schema))
     except UnknownDomainError:
@@ -215,14 +232,20 @@ async def mobileconfig(request: Request) -> Response:
     address = query_value(request, "email") or query_value(request, "emailaddress")
     if address is None:
         raise RequestError("Add ?email= with your mail address.")
-    account = resolve_account(service.settings, address)
+    account = await _account(service, address)
     language = choose_language(
         service.settings.service, query_value(request, "lang"), request.headers.get("accept-language")
     )
     if service.profiles is None:
         profile = build_mobileconfig(account, language)
     else:
-        key = (address_key(account.local_part, account.domain), language)
+        # The login and name are in the key: the directory may change them.
+        key = (
+            address_key(account.local_part, account.domain),
+            language,
+            account.login,
+            account.display_name or "",
+        )
         profile = await service.profiles.get(key, lambda: build_mobileconfig(account, language))
     # The file name comes from the provider's id (checked hostname-like at load), never from the request.
     filename = f"{account.provider.id}.mobileconfig"
@@ -335,7 +358,7 @@ async def guide(request: Request) -> Response:
         return _landing_page(request, language, error=pages.gettext(language, NO_ADDRESS), status=400)
     service = _service(request)
     try:
-        account = resolve_account(service.settings, typed)
+        account = await _account(service, typed)
     except UnknownDomainError:
         domains = ", ".join(d for p in service.settings.providers for d in p.domains)
         message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)

@@ -39,11 +39,11 @@ class SignedProfiles:
         self.signer = signer
         self.entries = entries
         self.queue = queue
-        self._cache: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
         self._gate = asyncio.Semaphore(1)
         self._waiting = 0
 
-    async def get(self, key: tuple[str, str], unsigned: Callable[[], bytes]) -> bytes:
+    async def get(self, key: tuple[str, ...], unsigned: Callable[[], bytes]) -> bytes:
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

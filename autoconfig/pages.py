@@ -191,6 +191,7 @@ def guide_context(account: Account, device: Device, language: str, public_url: s
         "address": address,
         "device": device,
         "devices": DEVICES,
+        "directory": provider.directory,
         "incoming": incoming[0],
         "outgoing": outgoing[0],
         "other_incoming": incoming[1:],

@@ -620,6 +620,73 @@ class DavService(_Model):
         return urlsplit(self.url).hostname or ""
 
 
+def _ldap_url(value: str) -> str:
+    fix = "write ldap://host[:port] (upgraded with STARTTLS) or ldaps://host[:port]"
+    parts = urlsplit(value)
+    if parts.scheme not in ("ldap", "ldaps") or not parts.hostname or parts.path not in ("", "/"):
+        raise _problem("bad_ldap_url", "this is not an LDAP server address", fix)
+    try:
+        to_ascii_host(parts.hostname)
+        _ = parts.port
+    except (DomainNameError, ValueError):
+        raise _problem("bad_ldap_url", "the address's host or port is not valid", fix) from None
+    return value.rstrip("/")
+
+
+def _search_filter(value: str) -> str:
+    fix = (
+        "write an LDAP filter in parentheses using {address}, {localpart} or {domain}, e.g. (mail={address})"
+    )
+    fields = set(re.findall(r"\{([^{}]*)\}", value))
+    if not value.startswith("(") or not value.endswith(")") or value.count("(") != value.count(")"):
+        raise _problem("bad_filter", "this is not an LDAP filter", fix)
+    if not fields or not fields <= {"address", "localpart", "domain"}:
+        raise _problem(
+            "bad_filter", "the filter must use {address}, {localpart} or {domain}, and nothing else", fix
+        )
+    return value
+
+
+class DirectoryLookup(_Model):
+    url: Annotated[str, AfterValidator(_ldap_url)] = Field(
+        description="The directory to ask: ldap://host[:port] (with STARTTLS) or ldaps://host[:port]."
+    )
+    starttls: bool = Field(
+        default=True,
+        description="Upgrade ldap:// with STARTTLS; false only for a directory on the same host.",
+    )
+    bind_dn: DistinguishedName | None = Field(
+        default=None, description="Who the service binds as; none: anonymous."
+    )
+    bind_password_file: SettingsPath | None = Field(
+        default=None, description="File holding the bind password (never the password in the settings)."
+    )
+    filter: Annotated[str, AfterValidator(_search_filter)] = Field(
+        default="(mail={address})",
+        description="Search filter; {address}, {localpart}, {domain} are filled in, escaped (RFC 4515).",
+    )
+    login_attribute: Text = Field(default="uid", description="The attribute holding the login.")
+    name_attribute: Text = Field(default="displayName", description="The attribute holding the display name.")
+    timeout: float = Field(
+        default=1.0, ge=0.1, le=10.0, description="Seconds to wait for the directory before using the rule."
+    )
+    cache_ttl: int = Field(
+        default=300, ge=0, le=86400, description="Seconds an answer (found or not found) is kept."
+    )
+    cache_size: int = Field(default=10000, ge=0, le=1000000, description="Answers kept at most, per worker.")
+
+    @model_validator(mode="after")
+    def _bind_pair(self) -> DirectoryLookup:
+        if (self.bind_dn is None) != (self.bind_password_file is None):
+            raise _problem(
+                "incomplete_bind",
+                "bind_dn and bind_password_file go together",
+                "give both, or neither to search anonymously",
+                key="bind_password_file" if self.bind_password_file is None else "bind_dn",
+            )
+        return self
+
+
 class Directory(_Model):
     host: Host = Field(description="The LDAP server's DNS name.")
     port: Port | None = Field(
@@ -627,6 +694,10 @@ class Directory(_Model):
     )
     security: Security = Field(default="starttls", description='"starttls", "tls" (ldaps) or "none".')
     base_dn: DistinguishedName = Field(description="Search base, e.g. ou=people,dc=ac-paris,dc=fr.")
+    lookup: DirectoryLookup | None = Field(
+        default=None,
+        description="Ask the directory for each person's login and name before the login rule.",
+    )
 
     @property
     def effective_port(self) -> int:

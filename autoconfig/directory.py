@@ -1,0 +1,154 @@
+"""The staff directory (LDAP): each person's login and name, asked before the login rule.
+
+ldap3 does the protocol (pure Python: the slim image needs no compiler or libldap); a search runs in
+a worker thread under a deadline. Answers, found or not, are cached; a directory that fails or is
+slow is left alone for a while and the rule answers instead: a client never waits on a dead directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import ldap3
+from ldap3.core.exceptions import LDAPSizeLimitExceededResult
+from ldap3.utils.conv import escape_filter_chars
+from prometheus_client import Counter
+
+from .addresses import address_key
+from .settings import DirectoryLookup
+
+# After a failure, the directory is not asked again for this long.
+RETRY_AFTER_SECONDS = 30.0
+logger = logging.getLogger("autoconfig")
+
+LOOKUPS = Counter(
+    "autoconfig_directory_lookups",
+    "Directory lookups by result: found, not_found, cached, and fallback (directory down or slow).",
+    ["result"],
+)
+
+
+_FIELD = re.compile(r"\{(address|localpart|domain)\}")
+
+
+@dataclass(frozen=True)
+class Entry:
+    login: str
+    name: str | None
+
+
+def search_filter(template: str, local: str, domain: str) -> str:
+    """The filter for one address, each value escaped (RFC 4515): `*)(uid=*` stays a literal."""
+    values = {"address": f"{local}@{domain}", "localpart": local, "domain": domain}
+    # One pass: a local part may hold braces (`{domain}@…` is a valid address), never read as a field.
+    return _FIELD.sub(lambda match: escape_filter_chars(values[match[1]]), template)
+
+
+class StaffDirectory:
+    """Lookups in one provider's directory, cached, with a deadline and a pause after failures."""
+
+    def __init__(self, lookup: DirectoryLookup, base_dn: str) -> None:
+        self.lookup = lookup
+        self.base_dn = base_dn
+        # Read once at load, like the signing key; never logged.
+        self._password = (
+            lookup.bind_password_file.read_text(encoding="utf-8").strip()
+            if lookup.bind_password_file is not None
+            else None
+        )
+        parts = urlsplit(lookup.url)
+        self._tls = parts.scheme == "ldaps"
+        self._server = ldap3.Server(
+            parts.hostname or "",
+            port=parts.port or (636 if self._tls else 389),
+            use_ssl=self._tls,
+            connect_timeout=lookup.timeout,
+            get_info=ldap3.NONE,
+        )
+        self._cache: OrderedDict[str, tuple[float, Entry | None]] = OrderedDict()
+        self._down_until = 0.0
+
+    async def find(self, local: str, domain: str) -> Entry | None:
+        """The person's entry, or None (not found, ambiguous, or the directory unavailable)."""
+        key = address_key(local, domain)
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] > now:
+            LOOKUPS.labels("cached").inc()
+            return cached[1]
+        if now < self._down_until:
+            LOOKUPS.labels("fallback").inc()
+            return None
+        try:
+            entry = await asyncio.wait_for(
+                asyncio.to_thread(self._search, local, domain), self.lookup.timeout
+            )
+        except Exception as exc:  # whatever goes wrong, the rule answers instead
+            self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
+            LOOKUPS.labels("fallback").inc()
+            # Once per pause, not per request; the address is not logged.
+            reason = "no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__
+            logger.warning(
+                "directory %s unavailable (%s): the login rule answers for %.0f s",
+                self.lookup.url,
+                reason,
+                RETRY_AFTER_SECONDS,
+            )
+            return None
+        LOOKUPS.labels("found" if entry is not None else "not_found").inc()
+        if self.lookup.cache_ttl and self.lookup.cache_size:
+            self._cache[key] = (time.monotonic() + self.lookup.cache_ttl, entry)
+            self._cache.move_to_end(key)
+            while len(self._cache) > self.lookup.cache_size:
+                self._cache.popitem(last=False)
+        return entry
+
+    def _search(self, local: str, domain: str) -> Entry | None:
+        lookup = self.lookup
+        connection = ldap3.Connection(
+            self._server,
+            user=lookup.bind_dn,
+            password=self._password,
+            # Whole seconds: ldap3 packs it into SO_RCVTIMEO as an integer (a float raises struct.error);
+            # the deadline in `find` is the real bound.
+            receive_timeout=math.ceil(lookup.timeout),
+            read_only=True,
+            raise_exceptions=True,
+        )
+        try:
+            connection.open()
+            if not self._tls and lookup.starttls:
+                connection.start_tls()
+            connection.bind()
+            connection.search(
+                self.base_dn,
+                search_filter(lookup.filter, local, domain),
+                attributes=[lookup.login_attribute, lookup.name_attribute],
+                size_limit=2,
+                time_limit=max(1, int(lookup.timeout)),
+            )
+            entries = connection.entries
+        except LDAPSizeLimitExceededResult:
+            return None  # two people answer to this address: the rule decides
+        finally:
+            connection.unbind()
+            # ldap3 keeps the socket of a connection that failed to open (refused, reset): close it here
+            # rather than leave it to the garbage collector while the directory is down.
+            if connection.socket is not None:
+                connection.socket.close()
+        if len(entries) != 1:
+            return None
+        # Attribute names are case-insensitive (RFC 4512): the server may spell them its own way.
+        values = {key.lower(): value for key, value in entries[0].entry_attributes_as_dict.items()}
+        logins = values.get(lookup.login_attribute.lower()) or []
+        names = values.get(lookup.name_attribute.lower()) or []
+        if not logins or not str(logins[0]).strip():
+            return None
+        return Entry(str(logins[0]).strip(), str(names[0]).strip() if names else None)
