@@ -31,7 +31,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import autodiscover
 from .accounts import Account, provider_for_host, resolve_account, with_directory
-from .addresses import address_key
 from .autodiscover import PoxError, compile_pox
 from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
 from .directory import StaffDirectory
@@ -109,7 +108,7 @@ class Service:
             loaded_at=dt.datetime.now(dt.UTC),
             profiles=SignedProfiles(signer) if signer is not None else None,
             directories={
-                p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn)
+                p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn, settings.source)
                 for p in settings.providers
                 if p.directory is not None and p.directory.lookup is not None
             },
@@ -127,8 +126,13 @@ async def _account(service: Service, address: str) -> Account:
 
 
 def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
+    """The settings this request is served with: read once, then kept for the whole request, so that
+    a reload in the middle of it (while it waits for the directory) never mixes two versions."""
+    pinned: Service | None = getattr(request.state, "service", None)
+    if pinned is None:
+        pinned = request.app.state.service
+        request.state.service = pinned
+    return pinned
 
 
 def query_value(request: Request, name: str) -> str | None:
@@ -239,13 +243,9 @@ async def mobileconfig(request: Request) -> Response:
     if service.profiles is None:
         profile = build_mobileconfig(account, language)
     else:
-        # The login and name are in the key: the directory may change them.
-        key = (
-            address_key(account.local_part, account.domain),
-            language,
-            account.login,
-            account.display_name or "",
-        )
+        # The address as typed (the profile shows it), and the login and name (the directory may
+        # change them): two spellings of one address are two entries, never one person's for another.
+        key = (account.address, language, account.login, account.display_name or "")
         profile = await service.profiles.get(key, lambda: build_mobileconfig(account, language))
     # The file name comes from the provider's id (checked hostname-like at load), never from the request.
     filename = f"{account.provider.id}.mobileconfig"
@@ -454,6 +454,11 @@ async def healthz(request: Request) -> Response:
     """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
     service = _service(request)
     body, healthy = health_report(service.settings, service.signer, service.loaded_at)
+    client = request.client.host if request.client else None
+    if not allowed(client, service.settings.service.metrics_networks):
+        # The details (file paths, certificate, problems of a broken file) are for the IT team's
+        # networks, like /metrics; anyone else learns the state only.
+        body = {"status": body["status"]}
     return Response(
         json.dumps(body, indent=2, ensure_ascii=False) + "\n",
         status_code=200 if healthy else 503,
@@ -490,12 +495,13 @@ def reload_settings(app: Starlette) -> bool:
     source = current.settings.source
     try:
         service = Service.build(load_settings(source))
-    except SettingsError as exc:
+    except Exception as exc:  # whatever the new files hold, the current settings keep serving
         RELOADS.labels("failed").inc()
+        problems = exc.render() if isinstance(exc, SettingsError) else f"{type(exc).__name__}: {exc}"
         logger.error(
             "reload failed; still serving the previous settings (%s)\n%s",
             current.settings.digest[:12],
-            exc.render(),
+            problems,
         )
         return False
     app.state.service = service

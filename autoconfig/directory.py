@@ -14,6 +14,7 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import ldap3
@@ -22,10 +23,12 @@ from ldap3.utils.conv import escape_filter_chars
 from prometheus_client import Counter
 
 from .addresses import address_key
+from .errors import Problem, SettingsError
 from .settings import DirectoryLookup
 
 # After a failure, the directory is not asked again for this long.
 RETRY_AFTER_SECONDS = 30.0
+MAX_CONCURRENT_SEARCHES = 4
 logger = logging.getLogger("autoconfig")
 
 LOOKUPS = Counter(
@@ -51,18 +54,45 @@ def search_filter(template: str, local: str, domain: str) -> str:
     return _FIELD.sub(lambda match: escape_filter_chars(values[match[1]]), template)
 
 
+def _read_password(path: Path | None, source: Path | str) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise SettingsError(
+            source,
+            [
+                Problem(
+                    "providers.directory.lookup.bind_password_file",
+                    str(path),
+                    f"the password file cannot be read: {reason}",
+                    "give a UTF-8 text file holding the password, readable by the service's user",
+                )
+            ],
+        ) from None
+
+
+def _clean(value: object, *, login: bool) -> str | None:
+    """A directory value fit for every output, or None: no control characters, and a login without
+    spaces (a stray value makes the rule answer rather than break a client's setup)."""
+    text = str(value).strip()
+    if not text or not text.isprintable() or (login and any(c.isspace() for c in text)):
+        return None
+    return text
+
+
 class StaffDirectory:
     """Lookups in one provider's directory, cached, with a deadline and a pause after failures."""
 
-    def __init__(self, lookup: DirectoryLookup, base_dn: str) -> None:
+    def __init__(self, lookup: DirectoryLookup, base_dn: str, source: Path | str = "settings") -> None:
         self.lookup = lookup
         self.base_dn = base_dn
         # Read once at load, like the signing key; never logged.
-        self._password = (
-            lookup.bind_password_file.read_text(encoding="utf-8").strip()
-            if lookup.bind_password_file is not None
-            else None
-        )
+        self._password = _read_password(lookup.bind_password_file, source)
+        # A few searches at a time: more would queue in the thread pool and eat their own deadline.
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_SEARCHES)
         parts = urlsplit(lookup.url)
         self._tls = parts.scheme == "ldaps"
         self._server = ldap3.Server(
@@ -83,13 +113,14 @@ class StaffDirectory:
         if cached is not None and cached[0] > now:
             LOOKUPS.labels("cached").inc()
             return cached[1]
-        if now < self._down_until:
+        if now < self._down_until or self._slots.locked():
             LOOKUPS.labels("fallback").inc()
             return None
         try:
-            entry = await asyncio.wait_for(
-                asyncio.to_thread(self._search, local, domain), self.lookup.timeout
-            )
+            async with self._slots:
+                entry = await asyncio.wait_for(
+                    asyncio.to_thread(self._search, local, domain), self.lookup.timeout
+                )
         except Exception as exc:  # whatever goes wrong, the rule answers instead
             self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
             LOOKUPS.labels("fallback").inc()
@@ -149,6 +180,7 @@ class StaffDirectory:
         values = {key.lower(): value for key, value in entries[0].entry_attributes_as_dict.items()}
         logins = values.get(lookup.login_attribute.lower()) or []
         names = values.get(lookup.name_attribute.lower()) or []
-        if not logins or not str(logins[0]).strip():
+        login = _clean(logins[0], login=True) if logins else None
+        if login is None:
             return None
-        return Entry(str(logins[0]).strip(), str(names[0]).strip() if names else None)
+        return Entry(login, _clean(names[0], login=False) if names else None)

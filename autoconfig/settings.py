@@ -195,6 +195,23 @@ def _settings_path(value: str, info: ValidationInfo) -> Path:
     return path
 
 
+def _secret_file(path: Path) -> Path:
+    # Checked readable now, so that `check` and `serve` refuse it with the others; its content is read
+    # where it is used (directory.py), and never kept here.
+    try:
+        readable = bool(path.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not UTF-8 text"
+        raise _problem(
+            "unreadable_secret",
+            f"the file cannot be read: {reason}",
+            "give a UTF-8 text file holding the password, readable by the service's user",
+        ) from None
+    if not readable:
+        raise _problem("empty_secret", "the file is empty", "write the password in it, on one line")
+    return path
+
+
 def _network(value: str) -> str:
     try:
         return str(ipaddress.ip_network(value.strip(), strict=False))
@@ -658,7 +675,7 @@ class DirectoryLookup(_Model):
     bind_dn: DistinguishedName | None = Field(
         default=None, description="Who the service binds as; none: anonymous."
     )
-    bind_password_file: SettingsPath | None = Field(
+    bind_password_file: Annotated[SettingsPath, AfterValidator(_secret_file)] | None = Field(
         default=None, description="File holding the bind password (never the password in the settings)."
     )
     filter: Annotated[str, AfterValidator(_search_filter)] = Field(

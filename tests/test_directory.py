@@ -23,6 +23,7 @@ from autoconfig.directory import Entry, StaffDirectory, search_filter
 from autoconfig.errors import SettingsError
 from autoconfig.settings import DirectoryLookup, Settings, load_settings
 
+from .conftest import MINIMAL
 from .ldap_server import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, own_slapd, slapd
 from .live import free_port
 from .test_autodiscover import outlook_request, read_pox
@@ -521,3 +522,61 @@ def test_out_of_range_numbers_are_refused(write_settings: Callable[[str], Path],
     assert f"providers[0].directory.lookup.{key}" in settings_error(
         write_settings, with_lookup(f'url = "ldap://127.0.0.1"\n{line}')
     )
+
+
+# --- what the review of the directory code asked for ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "login", "expected"),
+    [
+        ("jdupont1", True, "jdupont1"),
+        ("  jdupont1 ", True, "jdupont1"),
+        ("j dupont", True, None),
+        ("jdu\x0bpont", True, None),
+        ("", True, None),
+        ("Élodie Mérand", False, "Élodie Mérand"),
+        ("Jean\u2028Dupont", False, None),
+        ("Jean\x00Dupont", False, None),
+    ],
+)
+def test_directory_values_unfit_for_a_client_are_dropped(
+    value: str, login: bool, expected: str | None
+) -> None:
+    assert directory._clean(value, login=login) == expected
+
+
+def test_when_every_search_slot_is_busy_the_rule_answers_at_once(slapd: Slapd) -> None:
+    lookup = staff(slapd.url)
+
+    async def with_slots_taken() -> tuple[Entry | None, float]:
+        for _ in range(directory.MAX_CONCURRENT_SEARCHES):
+            await lookup._slots.acquire()
+        started = time.monotonic()
+        entry = await lookup.find("jean.dupont", DOMAIN)
+        return entry, time.monotonic() - started
+
+    before = lookups("fallback")
+    entry, elapsed = asyncio.run(with_slots_taken())
+    assert entry is None
+    assert elapsed < 0.05
+    assert lookups("fallback") - before == 1
+    # Busy is not down: the next lookup with a free slot asks the directory.
+    assert lookup._down_until == 0.0
+
+
+def test_an_unreadable_password_file_is_a_settings_problem(tmp_path: Path, slapd: Slapd) -> None:
+    (tmp_path / "pw").write_bytes(b"\xff\xfe")
+    (tmp_path / "empty").write_text("\n", encoding="utf-8")
+    for name, reason in (("pw", "it is not UTF-8 text"), ("empty", "the file is empty")):
+        settings = tmp_path / f"{name}.toml"
+        settings.write_text(
+            MINIMAL + f'\n[providers.directory]\nhost = "ldap.example.org"\nbase_dn = "dc=example,dc=org"\n'
+            f'[providers.directory.lookup]\nurl = "{slapd.url}"\nbind_dn = "{SERVICE_DN}"\n'
+            f'bind_password_file = "{name}"\n',
+            encoding="utf-8",
+        )
+        with pytest.raises(SettingsError) as caught:
+            load_settings(settings)
+        assert "providers[0].directory.lookup.bind_password_file" in caught.value.render()
+        assert reason in caught.value.render()

@@ -23,6 +23,9 @@ from autoconfig.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
 from .certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
 from .conftest import MINIMAL
 
+# /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
+LOOPBACK = ("127.0.0.1", 50000)
+
 NOW = dt.datetime.now(dt.UTC)
 
 
@@ -53,7 +56,7 @@ def deploy(tmp_path: Path, write_settings: Callable[[str], Path]) -> Deploy:
         chain = make_chain("ec", leaf_not_before=NOW - dt.timedelta(days=400), leaf_not_after=NOW + validity)
         files = chain.write(tmp_path / "tls")
         path = write_settings(MINIMAL + files.signing_toml())
-        return Deployment(path, files, TestClient(create_app(load_settings(path))))
+        return Deployment(path, files, TestClient(create_app(load_settings(path)), client=LOOPBACK))
 
     return make
 
@@ -114,7 +117,7 @@ def test_without_signing_there_is_no_expiry_to_report(
     write_settings: Callable[[str], Path],
 ) -> None:
     path = write_settings(MINIMAL)
-    client = TestClient(create_app(load_settings(path)))
+    client = TestClient(create_app(load_settings(path)), client=LOOPBACK)
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -123,7 +126,7 @@ def test_without_signing_there_is_no_expiry_to_report(
 
 
 def test_the_bundled_default_reports_its_development_signer() -> None:
-    response = TestClient(create_app(load_settings())).get("/healthz")
+    response = TestClient(create_app(load_settings()), client=LOOPBACK).get("/healthz")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
@@ -203,3 +206,10 @@ def test_a_reload_reads_the_signing_files_again(deploy: Deploy) -> None:
     assert reload_settings(app)
     status, body = deployment.health()
     assert (status, body["status"], body["signing"]["days_left"]) == (200, "degraded", 5)
+
+
+def test_outside_the_allowed_networks_only_the_state_is_told() -> None:
+    response = TestClient(create_app(load_settings()), client=("203.0.113.9", 50000)).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded"} or response.json() == {"status": "ok"}
+    assert "settings" not in response.text

@@ -108,10 +108,16 @@ def test_the_profile_endpoint_signs_a_person_once(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         before = signed_so_far()
         first = client.get("/profile.mobileconfig", params={"email": "cache.test@ac-paris.fr"})
-        second = client.get("/profile.mobileconfig", params={"email": "Cache.Test@AC-PARIS.FR"})
-    assert first.status_code == second.status_code == 200
+        second = client.get("/profile.mobileconfig", params={"email": "cache.test@AC-PARIS.FR"})
+        assert signed_so_far() - before == 1
+        # Another spelling of the local part is shown in the profile: it is signed for itself, and
+        # nobody receives the spelling someone else typed.
+        other = client.get("/profile.mobileconfig", params={"email": "Cache.Test@ac-paris.fr"})
+        assert signed_so_far() - before == 2
+    assert first.status_code == second.status_code == other.status_code == 200
     assert first.content == second.content
-    assert signed_so_far() - before == 1
+    assert b"Cache.Test@ac-paris.fr" in other.content
+    assert b"Cache.Test@ac-paris.fr" not in first.content
 
 
 def _slow_app(seconds: float) -> Starlette:
