@@ -80,25 +80,50 @@ def _publish_key(path: Path, key: bytes) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
+def _decoded(text: str) -> str:
+    for _ in range(_DECODE_ROUNDS):
+        text, previous = unquote(text, errors="replace"), text
+        if text == previous:
+            break
+    return text
+
+
+def _hidden(local: str, domain: str, mode: Mode) -> str:
+    if mode == "hash":
+        digest = hmac.new(_hash_key(), local.lower().encode(), hashlib.sha256).hexdigest()[:12]
+        return f"h:{digest}@{domain}"
+    return f"{local[:1]}***@{domain}"
+
+
 def redact_addresses(text: str, mode: Mode) -> str:
     """Replace each address in `text`: `jean.dupont@ac-paris.fr` -> `j***@ac-paris.fr` (redact),
     `h:5f2c…@ac-paris.fr` (hash), or unchanged (full)."""
     if mode == "full":
         return text
-    decoded = text
-    for _ in range(_DECODE_ROUNDS):
-        decoded, previous = unquote(decoded, errors="replace"), decoded
-        if decoded == previous:
-            break
+    return _ADDRESS.sub(lambda m: _hidden(m.group(1), m.group(2), mode), _decoded(text))
 
-    def hide(match: re.Match[str]) -> str:
-        local, domain = match.group(1), match.group(2)
-        if mode == "hash":
-            digest = hmac.new(_hash_key(), local.lower().encode(), hashlib.sha256).hexdigest()[:12]
-            return f"h:{digest}@{domain}"
-        return f"{local[:1]}***@{domain}"
 
-    return _ADDRESS.sub(hide, decoded)
+def redact_target(path: str, query: str, mode: Mode) -> str:
+    """A request's path and query for the log. A query value or path segment holding an @ is hidden
+    whole, before any decoding: a local part may itself hold `&`, `=`, `/` or `;` (`jean%26co@…`),
+    which would otherwise split it; whatever else looks like an address is hidden as in
+    redact_addresses."""
+    if mode == "full":
+        return f"{path}?{query}" if query else path
+
+    def piece(raw: str) -> str:
+        value = _decoded(raw)
+        local, at, domain = value.rpartition("@")
+        return _hidden(local, domain, mode) if at else redact_addresses(raw, mode)
+
+    segments = "/".join(piece(segment) for segment in path.split("/"))
+    if not query:
+        return segments
+    pairs = []
+    for pair in query.split("&"):
+        key, equals, value = pair.partition("=")
+        pairs.append(f"{redact_addresses(key, mode)}{equals}{piece(value)}" if equals else piece(pair))
+    return f"{segments}?{'&'.join(pairs)}"
 
 
 def _printable(text: str) -> str:
@@ -127,14 +152,10 @@ class AccessLog:
         service = getattr(getattr(state, "service", None), "settings", None)
         if service is not None:  # after a reload, the new settings decide
             mode, fmt = service.service.log_addresses, service.service.log_format
-        target = scope.get("path", "")
-        query = scope.get("query_string", b"").decode("latin-1")
-        if query:
-            target = f"{target}?{query}"
         client = scope.get("client")
         address = client[0] if client else "-"
         method = scope.get("method", "-")
-        shown = redact_addresses(target, mode)
+        shown = redact_target(scope.get("path", ""), scope.get("query_string", b"").decode("latin-1"), mode)
         if fmt == "json":
             line = {"client": address, "method": method, "target": shown, "status": status}
             self.logger.info("%s", json.dumps({**line, "ms": round(seconds * 1000, 1)}, ensure_ascii=True))

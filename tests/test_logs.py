@@ -34,6 +34,7 @@ from autoconfig.logs import (
     Mode,
     _publish_key,
     redact_addresses,
+    redact_target,
 )
 from autoconfig.resources import STATE_ENV
 from autoconfig.settings import load_settings
@@ -492,3 +493,44 @@ def test_a_key_put_in_place_first_is_never_replaced(tmp_path: Path) -> None:
     _publish_key(path, late)
     assert path.read_bytes() == late
     assert sorted(p.name for p in tmp_path.iterdir()) == [HASH_KEY_FILE]
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "shown"),
+    [
+        # A local part holding &, = or / is hidden whole, not split at them.
+        (
+            "/mail/config-v1.1.xml",
+            "emailaddress=jean%26dupont%40ac-paris.fr",
+            "/mail/config-v1.1.xml?emailaddress=j***@ac-paris.fr",
+        ),
+        (
+            "/mail/config-v1.1.xml",
+            "emailaddress=a%3Db%2Fc%40ac-paris.fr",
+            "/mail/config-v1.1.xml?emailaddress=a***@ac-paris.fr",
+        ),
+        (
+            "/guide/android",
+            "email=jean.dupont%2540ac-paris.fr&lang=fr",
+            "/guide/android?email=j***@ac-paris.fr&lang=fr",
+        ),
+        (
+            "/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr",
+            "Protocol=AutodiscoverV1",
+            "/autodiscover/autodiscover.json/v1.0/j***@ac-paris.fr?Protocol=AutodiscoverV1",
+        ),
+        ("/healthz", "", "/healthz"),
+        ("/x", "a=1&flag", "/x?a=1&flag"),
+    ],
+)
+def test_redact_target_hides_each_value_whole(path: str, query: str, shown: str) -> None:
+    assert redact_target(path, query, "redact") == shown
+    assert "dupont" not in redact_target(path, query, "redact")
+
+
+def test_redact_target_in_full_and_hash_modes() -> None:
+    assert redact_target("/x", "email=jean%26co%40ac-paris.fr", "full") == "/x?email=jean%26co%40ac-paris.fr"
+    hashed = redact_target("/x", "email=jean%26co%40ac-paris.fr", "hash")
+    assert hashed.startswith("/x?email=h:")
+    assert hashed.endswith("@ac-paris.fr")
+    assert "jean" not in hashed
