@@ -36,7 +36,7 @@ from .clientconfig import MEDIA_TYPE, ClientConfigTemplate, compile_clientconfig
 from .directory import StaffDirectory
 from .domains import host_from_header
 from .errors import RequestError, SettingsError, UnknownDomainError
-from .health import health_report
+from .health import Fingerprint, fingerprint, health_report
 from .languages import choose_language
 from .limits import SignedProfiles, TimeoutMiddleware
 from .logs import AccessLog
@@ -92,6 +92,7 @@ class Service:
     pages: Pages
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
     loaded_at: dt.datetime
+    files: Fingerprint  # the files the settings name, as loaded: /healthz notices when they change
     profiles: SignedProfiles | None  # None: profiles are served unsigned
     directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
 
@@ -106,6 +107,7 @@ class Service:
             pages=Pages(settings, templates_dir()),
             trusted_proxies=[ipaddress.ip_network(n) for n in settings.service.trusted_proxies],
             loaded_at=dt.datetime.now(dt.UTC),
+            files=fingerprint(settings.referenced_files()),
             profiles=SignedProfiles(signer) if signer is not None else None,
             directories={
                 p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn, settings.source)
@@ -453,7 +455,7 @@ def create_app(settings: Settings) -> Starlette:
 async def healthz(request: Request) -> Response:
     """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
     service = _service(request)
-    body, healthy = health_report(service.settings, service.signer, service.loaded_at)
+    body, healthy = health_report(service.settings, service.signer, service.loaded_at, files=service.files)
     client = request.client.host if request.client else None
     if not allowed(client, service.settings.service.metrics_networks):
         # The details (file paths, certificate, problems of a broken file) are for the IT team's

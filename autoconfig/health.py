@@ -14,9 +14,24 @@ from .errors import SettingsError
 from .settings import Settings, load_settings
 from .signing import EXPIRY_WARNING_DAYS, Signer, signer_for
 
+Fingerprint = tuple[tuple[str, int, int], ...]
 
-def file_problems(source: Path, served_digest: str) -> str | None:
-    """None when the settings file on disk is the one served, or would load if reloaded; else why not.
+
+def fingerprint(paths: tuple[Path, ...]) -> Fingerprint:
+    """Each file's path, modification time and size: enough to notice a replaced key or CSV."""
+    marks = []
+    for path in paths:
+        try:
+            status = path.stat()
+            marks.append((str(path), status.st_mtime_ns, status.st_size))
+        except OSError:
+            marks.append((str(path), -1, -1))
+    return tuple(marks)
+
+
+def file_problems(source: Path, served_digest: str, served_files: Fingerprint = ()) -> str | None:
+    """None when the settings file on disk (and the files it names: signing, overrides, password) are
+    the ones served, or would load if reloaded; else why not.
 
     A file that would not load is the next restart's failure: it is reported before that happens,
     whatever the number of workers.
@@ -26,12 +41,15 @@ def file_problems(source: Path, served_digest: str) -> str | None:
     except OSError as exc:
         return f"{source}: cannot read the file: {exc.strerror or exc}"
     digest = hashlib.sha256(raw).hexdigest()
-    return None if digest == served_digest else _check(source, digest)
+    current = fingerprint(tuple(Path(path) for path, _, _ in served_files))
+    if digest == served_digest and current == served_files:
+        return None
+    return _check(source, digest, current)
 
 
 @functools.lru_cache(maxsize=8)
-def _check(source: Path, digest: str) -> str | None:
-    # Keyed by the file's digest: a health probe every few seconds checks each new version once.
+def _check(source: Path, digest: str, files: Fingerprint = ()) -> str | None:
+    # Keyed by the files' state: a health probe every few seconds checks each new version once.
     try:
         signer_for(load_settings(source))
     except SettingsError as exc:
@@ -40,10 +58,15 @@ def _check(source: Path, digest: str) -> str | None:
 
 
 def health_report(
-    settings: Settings, signer: Signer | None, loaded_at: dt.datetime, now: dt.datetime | None = None
+    settings: Settings,
+    signer: Signer | None,
+    loaded_at: dt.datetime,
+    now: dt.datetime | None = None,
+    files: Fingerprint = (),
 ) -> tuple[dict[str, Any], bool]:
-    """The /healthz document, and whether it is healthy enough for a 200."""
-    problems = file_problems(settings.source, settings.digest)
+    """The /healthz document, and whether it is healthy enough for a 200. `files`: the fingerprint of
+    the files the settings name, as they were when loaded."""
+    problems = file_problems(settings.source, settings.digest, files)
     days = signer.days_left(now) if signer is not None else None
     if problems is not None or (days is not None and days < 0):
         status = "failing"

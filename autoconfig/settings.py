@@ -777,6 +777,19 @@ class Settings(_Model):
     def provider_for(self, ascii_domain: str) -> Provider | None:
         return self._by_domain.get(ascii_domain)
 
+    def referenced_files(self) -> tuple[Path, ...]:
+        """The files these settings name: signing certificate, key and chain, overrides, passwords."""
+        paths: list[Path] = []
+        if self.signing is not None:
+            paths += [self.signing.certificate, self.signing.key, *self.signing.chain]
+        for provider in self.providers:
+            if provider.login.overrides is not None:
+                paths.append(provider.login.overrides)
+            lookup = provider.directory.lookup if provider.directory is not None else None
+            if lookup is not None and lookup.bind_password_file is not None:
+                paths.append(lookup.bind_password_file)
+        return tuple(paths)
+
     @property
     def source(self) -> Path:
         """The settings file these settings were read from."""

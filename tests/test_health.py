@@ -213,3 +213,16 @@ def test_outside_the_allowed_networks_only_the_state_is_told() -> None:
     assert response.status_code == 200
     assert response.json() == {"status": "degraded"} or response.json() == {"status": "ok"}
     assert "settings" not in response.text
+
+
+def test_a_signing_key_replaced_in_place_is_noticed(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    assert deployment.health()[0] == 200
+    # The settings file is untouched; only the key file changes, to one of another certificate:
+    # the next start would refuse it, so the health says so now.
+    other = make_chain("ec").write(deployment.files.folder / "other")
+    deployment.files.key.write_bytes(other.key.read_bytes())
+    status, body = deployment.health()
+    assert status == 503
+    assert body["status"] == "failing"
+    assert "signing.key" in body["settings"]["file_problems"]
