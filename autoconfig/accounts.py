@@ -65,6 +65,10 @@ class Account:
         local = quote(self.local_part, safe="") if in_url else self.local_part
         return fill_placeholders(form, local, self.domain)
 
+    def login_for(self, form: str | None) -> str:
+        """The login a server (or DAV service) wants: its own form filled in, else the derived login."""
+        return self.login if form is None else self.fill(form)
+
     @property
     def unicode_address(self) -> str:
         return f"{self.local_part}@{to_unicode_domain(self.domain)}"

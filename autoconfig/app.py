@@ -41,7 +41,7 @@ from .languages import choose_language
 from .limits import SignedProfiles, TimeoutMiddleware
 from .logs import AccessLog
 from .metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
-from .metrics import RELOADS, allowed, exposition, record_request
+from .metrics import RELOADS, exposition, record_request
 from .mobileconfig import build_mobileconfig
 from .observe import ObservingMiddleware
 from .pages import (
@@ -55,7 +55,7 @@ from .pages import (
     guide_context,
     landing_context,
 )
-from .proxies import ForwardedMiddleware
+from .proxies import ForwardedMiddleware, in_networks, parse_networks
 from .resources import SETTINGS_ENV, templates_dir
 from .settings import DOMAIN_PLACEHOLDER, Provider, Settings, load_settings, settings_warnings
 from .signing import Signer, signer_for
@@ -91,6 +91,7 @@ class Service:
     signer: Signer | None
     pages: Pages
     trusted_proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]  # /metrics, /healthz details
     loaded_at: dt.datetime
     files: Fingerprint  # the files the settings name, as loaded: /healthz notices when they change
     profiles: SignedProfiles | None  # None: profiles are served unsigned
@@ -105,7 +106,8 @@ class Service:
             pox={p.id: compile_pox(p) for p in settings.providers},
             signer=(signer := signer_for(settings)),
             pages=Pages(settings, templates_dir()),
-            trusted_proxies=[ipaddress.ip_network(n) for n in settings.service.trusted_proxies],
+            trusted_proxies=parse_networks(settings.service.trusted_proxies),
+            metrics_networks=parse_networks(settings.service.metrics_networks),
             loaded_at=dt.datetime.now(dt.UTC),
             files=fingerprint(settings.referenced_files()),
             profiles=SignedProfiles(signer) if signer is not None else None,
@@ -457,7 +459,7 @@ async def healthz(request: Request) -> Response:
     service = _service(request)
     body, healthy = health_report(service.settings, service.signer, service.loaded_at, files=service.files)
     client = request.client.host if request.client else None
-    if not allowed(client, service.settings.service.metrics_networks):
+    if not in_networks(client, service.metrics_networks):
         # The details (file paths, certificate, problems of a broken file) are for the IT team's
         # networks, like /metrics; anyone else learns the state only.
         body = {"status": body["status"]}
@@ -471,9 +473,9 @@ async def healthz(request: Request) -> Response:
 
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus metrics, for the networks the settings allow; 404 for everyone else."""
-    settings = _service(request).settings.service
+    service = _service(request)
     client = request.client.host if request.client else None
-    if not settings.metrics or not allowed(client, settings.metrics_networks):
+    if not service.settings.service.metrics or not in_networks(client, service.metrics_networks):
         return PlainTextResponse("Not Found", status_code=404)
     return Response(exposition(), media_type=METRICS_MEDIA_TYPE, headers={"Cache-Control": "no-store"})
 

@@ -120,9 +120,7 @@ def _filled(form: str) -> Fill:
 
 
 def _login_for(server: Server) -> Fill:
-    if server.username is None:
-        return lambda account: account.login
-    return _filled(server.username)
+    return lambda account: account.login_for(server.username)
 
 
 def compile_pox(provider: Provider) -> SlottedXml[Fill]:

@@ -6,10 +6,8 @@ serve` before the workers start) and /metrics adds them up, so every scrape sees
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
-from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -95,20 +93,6 @@ def exposition() -> bytes:
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return generate_latest(registry)
     return generate_latest(REGISTRY)
-
-
-def allowed(client: str | None, networks: Iterable[str]) -> bool:
-    """Whether a client address is in one of the networks allowed to read the metrics."""
-    if client is None:
-        return False
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return False
-    # A dual-stack socket (--host ::) shows IPv4 clients as ::ffff:a.b.c.d: they are IPv4 clients.
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in ipaddress.ip_network(network) for network in networks)
 
 
 def record_request(scope: Scope, status: int, seconds: float) -> None:

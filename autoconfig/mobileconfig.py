@@ -121,10 +121,6 @@ def build_mobileconfig(account: Account, language: str) -> bytes:
     return plistlib.dumps(build_payloads(account, language), fmt=plistlib.FMT_XML, sort_keys=True)
 
 
-def _login(account: Account, form: str | None) -> str:
-    return account.login if form is None else account.fill(form)
-
-
 def _auth(server: Server) -> str:
     # The first method Apple Mail knows, in the provider's order; a password otherwise (OAuth2 has no
     # place in a profile: the device then asks for the password, which the server may refuse).
@@ -146,12 +142,12 @@ def _mail(account: Account) -> dict[str, Any]:
         # Apple's "SSL" means "TLS required": on 143 and 587 the device upgrades with STARTTLS.
         "IncomingMailServerUseSSL": incoming.security != "none",
         "IncomingMailServerAuthentication": _auth(incoming),
-        "IncomingMailServerUsername": _login(account, incoming.username),
+        "IncomingMailServerUsername": account.login_for(incoming.username),
         "OutgoingMailServerHostName": account.fill(outgoing.host),
         "OutgoingMailServerPortNumber": outgoing.effective_port,
         "OutgoingMailServerUseSSL": outgoing.security != "none",
         "OutgoingMailServerAuthentication": _auth(outgoing),
-        "OutgoingMailServerUsername": _login(account, outgoing.username),
+        "OutgoingMailServerUsername": account.login_for(outgoing.username),
         "OutgoingPasswordSameAsIncomingPassword": True,
     }
     if account.display_name is not None:
@@ -168,7 +164,7 @@ def _dav(prefix: str, service: DavService, account: Account, description: str) -
         f"{prefix}Port": url.port or (443 if https else 80),
         f"{prefix}UseSSL": https,
         f"{prefix}PrincipalURL": url.geturl(),
-        f"{prefix}Username": _login(account, service.username),
+        f"{prefix}Username": account.login_for(service.username),
     }
 
 

@@ -68,7 +68,7 @@ class ServerValues:
 
 
 def server_values(server: Server, account: Account) -> ServerValues:
-    login = account.login if server.username is None else account.fill(server.username)
+    login = account.login_for(server.username)
     return ServerValues(
         server.protocol_name.upper(),
         account.fill(server.host),

@@ -7,7 +7,7 @@ client address that logs and the /metrics network check see, and the scheme.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -27,9 +27,15 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
-def _trusted(text: str, networks: Networks) -> bool:
-    address = _address(text)
+def in_networks(text: str | None, networks: Networks) -> bool:
+    """Whether an address (as a socket or a header gives it) is in one of the networks."""
+    address = _address(text) if text is not None else None
     return address is not None and any(address in network for network in networks)
+
+
+def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The settings' networks, parsed once at load."""
+    return [ipaddress.ip_network(network) for network in networks]
 
 
 def forwarded_client(peer: str, forwarded_for: str, networks: Networks) -> str:
@@ -37,13 +43,13 @@ def forwarded_client(peer: str, forwarded_for: str, networks: Networks) -> str:
 
     Only a trusted peer's header is read at all; a header that names nothing usable leaves the peer.
     """
-    if not _trusted(peer, networks) or not forwarded_for:
+    if not in_networks(peer, networks) or not forwarded_for:
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",")][-16:]
     for hop in reversed(hops):
         if _address(hop) is None:
             return peer
-        if not _trusted(hop, networks):
+        if not in_networks(hop, networks):
             return str(_address(hop))
     return str(_address(hops[0]))
 
@@ -60,7 +66,7 @@ class ForwardedMiddleware:
         if scope["type"] == "http" and scope.get("client"):
             networks = self.networks_of(scope)
             peer, port = scope["client"]
-            if networks and _trusted(peer, networks):
+            if networks and in_networks(peer, networks):
                 # A proxy may add its own header line after the client's instead of appending to it
                 # (HAProxy's `option forwardfor`): every line counts, in order, the client's first.
                 forwarded_for = ",".join(header_values(scope, b"x-forwarded-for"))
