@@ -1,4 +1,5 @@
-"""A reusable checker of Apple configuration profiles against ../shared/apple-profile-schema/schema.json.
+"""A reusable checker of Apple configuration profiles against tests/data/apple-profile-schema/schema.json
+(a copy of ../shared's, with its NOTICE).
 
 `check_profile(profile, schema)` takes a profile as `plistlib.loads` returns it and lists every
 violation, one sentence each, with the path of the key in the profile (an empty list: the profile
@@ -18,9 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parent.parent.parent / "shared" / "apple-profile-schema" / "schema.json"
-)
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "apple-profile-schema" / "schema.json"
 
 # Property-list types as plistlib reads them. bool is a subclass of int, hence the explicit exclusion.
 _TYPES: dict[str, tuple[type, ...]] = {

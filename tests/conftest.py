@@ -15,9 +15,9 @@ from autoconfig.resources import STATE_ENV
 from autoconfig.settings import Provider, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
-CORPUS = SHARED / "ispdb-corpus"
 DATA = Path(__file__).resolve().parent / "data"
+# Copies of ../shared's real data, with their licence notices, so that a clone alone runs every test.
+CORPUS = DATA / "ispdb-corpus"
 
 # The smallest valid settings file; tests add to it or break it.
 MINIMAL = """

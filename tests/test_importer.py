@@ -249,7 +249,7 @@ def load_imported(text: str, tmp_path: Path) -> Provider:
 
 
 def test_corpus_is_complete() -> None:
-    """Fails rather than silently testing nothing when ../shared is not beside the checkout."""
+    """Fails rather than silently testing nothing when the copied corpus is incomplete."""
     assert len(CORPUS_FILES) == CORPUS_SIZE, f"expected {CORPUS_SIZE} files in {CORPUS}"
     assert set(EXPECTED_DROPS) <= set(CORPUS_FILES)
 
