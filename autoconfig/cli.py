@@ -16,17 +16,19 @@ from typing import Any
 import click
 
 from . import __version__
-from .clientconfig import build_clientconfig
-from .dns import dns_records, render_json, render_zone
 from .errors import SettingsError
-from .importer import ImportFormatError, import_clientconfig
-from .metrics import MULTIPROCESS_ENV
-from .resources import SETTINGS_ENV, state_dir
+from .formats.dns import dns_records, render_json, render_zone
+from .formats.importer import ImportFormatError, import_clientconfig
+from .formats.signing import signer_for
+from .formats.thunderbird import build_clientconfig
+from .paths import SETTINGS_ENV, state_dir
 from .settings import Settings, load_settings, settings_warnings
-from .signing import signer_for
+from .web.metrics import MULTIPROCESS_ENV
 
-# uvicorn's HTTP implementation, by name so that `check` and `import` need not load the server.
-HTTP_PROTOCOL = "autoconfig.serving:NoDelayH11Protocol"
+# uvicorn's HTTP implementation and the app factory, by name so that `check` and `import` need not load
+# the server.
+HTTP_PROTOCOL = "autoconfig.web.protocol:NoDelayH11Protocol"
+APP_FACTORY = "autoconfig.web.app:app_from_environment"
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 SETTINGS_OPTION = click.option(
@@ -60,27 +62,33 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
     }
 
 
-def _load_or_exit(path: Path | None) -> tuple[Settings, list[str]]:
-    """The settings, checked with their signing files, and what to warn about; exits 1 on any problem."""
+class CommandError(click.ClickException):
+    """A failure the command reports as it is, on standard error, exiting 1: a settings report, a file
+    that cannot be read, a service that does not answer."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(self.format_message(), err=True)
+
+
+def _checked_settings(path: Path | None) -> tuple[Settings, list[str]]:
+    """The settings, checked with their signing files, and what to warn about."""
     try:
         settings = load_settings(path)
         # Reading the signing files here refuses a key that does not match before any worker starts,
         # and makes the bundled default's development certificate once for all workers.
         signer = signer_for(settings)
     except SettingsError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(1)
+        raise CommandError(exc.render()) from None
     return settings, settings_warnings(settings) + (signer.warnings() if signer else [])
 
 
-def _settings_or_exit(path: Path | None) -> Settings:
+def _settings(path: Path | None) -> Settings:
     """The settings alone, for commands that publish what they say (dns, render): these need no access
     to the signing key, and make no development certificate."""
     try:
         return load_settings(path)
     except SettingsError as exc:
-        click.echo(exc.render(), err=True)
-        sys.exit(1)
+        raise CommandError(exc.render()) from None
 
 
 @click.group()
@@ -107,7 +115,7 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
     """Serve the settings over HTTP (refuses to start on invalid settings)."""
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server; `check` and `import` start faster
 
-    settings, notes = _load_or_exit(settings_path)
+    settings, notes = _checked_settings(settings_path)
     logging.config.dictConfig(log_config(log_level.upper()))
     logger = logging.getLogger("autoconfig")
     for note in notes:
@@ -122,7 +130,7 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
     if workers > 1:
         _share_metrics_between_workers()
     uvicorn.run(
-        "autoconfig.app:app_from_environment",
+        APP_FACTORY,
         factory=True,
         host=host,
         port=port,
@@ -165,11 +173,9 @@ def healthcheck(port: int, host: str, timeout: float) -> None:
         with opener.open(url, timeout=timeout) as answer:
             status = json.loads(answer.read()).get("status", "?")
     except urllib.error.HTTPError as exc:
-        click.echo(f"{url}: {exc.code}", err=True)
-        sys.exit(1)
+        raise CommandError(f"{url}: {exc.code}") from None
     except (OSError, ValueError) as exc:
-        click.echo(f"{url}: no answer ({exc})", err=True)
-        sys.exit(1)
+        raise CommandError(f"{url}: no answer ({exc})") from None
     click.echo(f"{url}: {status}")
 
 
@@ -177,7 +183,7 @@ def healthcheck(port: int, host: str, timeout: float) -> None:
 @SETTINGS_OPTION
 def check(settings_path: Path | None) -> None:
     """Validate a settings file: every problem, or a one-line summary (exit 0 when valid, 1 otherwise)."""
-    settings, notes = _load_or_exit(settings_path)
+    settings, notes = _checked_settings(settings_path)
     shown = settings_path or "bundled ac-paris.toml"
     click.echo(f"{shown}: valid: {settings.summary()}")
     for note in notes:
@@ -194,13 +200,11 @@ def import_command(xml_file: Path) -> None:
     try:
         document = xml_file.read_bytes()
     except OSError as exc:
-        click.echo(f"{xml_file}: cannot read the file: {exc.strerror or exc}", err=True)
-        sys.exit(1)
+        raise CommandError(f"{xml_file}: cannot read the file: {exc.strerror or exc}") from None
     try:
         imported = import_clientconfig(document)
     except ImportFormatError as exc:
-        click.echo(f"{xml_file}: {exc}", err=True)
-        sys.exit(1)
+        raise CommandError(f"{xml_file}: {exc}") from None
     for note in imported.dropped:
         click.echo(f"{xml_file}: left out: {note}", err=True)
     # The settings file is UTF-8 whatever the terminal's locale says.
@@ -220,13 +224,9 @@ def import_command(xml_file: Path) -> None:
 )
 def dns(settings_path: Path | None, output_format: str) -> None:
     """Print the DNS records every domain should publish."""
-    settings = _settings_or_exit(settings_path)
+    settings = _settings(settings_path)
     records = dns_records(settings)
     click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
-
-
-# The two places Thunderbird looks for a domain's file, relative to the domain's web root.
-EXPORT_PATHS = ("mail/config-v1.1.xml", ".well-known/autoconfig/mail/config-v1.1.xml")
 
 
 @main.command()
@@ -244,12 +244,15 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
     For every domain: DOMAIN/mail/config-v1.1.xml and DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml,
     with the clients' placeholders for the login.
     """
-    settings = _settings_or_exit(settings_path)
+    # The routes that need no address, from the route table (which loads the web side: only here).
+    from .web.routes import exported_paths  # noqa: PLC0415
+
+    settings = _settings(settings_path)
     written = 0
     for provider in settings.providers:
         document = build_clientconfig(provider)
         for domain in (*provider.domains, *provider.aliases):
-            for relative in EXPORT_PATHS:
+            for relative in exported_paths():
                 target = out_dir / domain / relative
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(document)

@@ -7,11 +7,13 @@ import re
 
 import idna
 
+from .errors import AutoconfigError
+
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 MAX_NAME = 253
 
 
-class DomainNameError(ValueError):
+class DomainNameError(AutoconfigError, ValueError):
     """A name that is not a usable DNS name; the message says why in plain words."""
 
 

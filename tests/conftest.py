@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from autoconfig.resources import STATE_ENV
+from autoconfig.paths import STATE_ENV
 from autoconfig.settings import Provider, Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent

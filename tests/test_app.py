@@ -16,10 +16,10 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from autoconfig.accounts import resolve_account
-from autoconfig.app import create_app
-from autoconfig.clientconfig import build_clientconfig
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.thunderbird import build_clientconfig
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.web.app import create_app
 
 from .conftest import MINIMAL
 from .test_clientconfig import ServerView, paris_view, parse, read_config

@@ -19,10 +19,10 @@ from starlette.testclient import TestClient
 from starlette.types import Message
 
 from autoconfig.accounts import resolve_account
-from autoconfig.app import create_app
-from autoconfig.autodiscover import MAX_BODY, build_pox
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.outlook import MAX_BODY, build_pox
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.web.app import create_app
 
 from .test_autodiscover import (
     BILLION_LAUGHS,

@@ -17,11 +17,11 @@ from cryptography.hazmat.primitives import serialization
 from starlette.testclient import TestClient
 
 from autoconfig.accounts import resolve_account
-from autoconfig.app import create_app
-from autoconfig.mobileconfig import MEDIA_TYPE, build_mobileconfig
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.apple import MEDIA_TYPE, build_mobileconfig
+from autoconfig.formats.signing import signer_for
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
-from autoconfig.signing import signer_for
+from autoconfig.web.app import create_app
 
 from .applecheck import check_profile, load_schema
 from .certs import ChainFiles, cms_certificates, cms_verify, make_chain, pem

@@ -17,10 +17,11 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 
-from autoconfig.app import CONTENT_SECURITY_POLICY, create_app
-from autoconfig.pages import DEVICES, Device
-from autoconfig.resources import profiles_dir, templates_dir
+from autoconfig.paths import profiles_dir, templates_dir
 from autoconfig.settings import Settings, load_settings
+from autoconfig.web.app import create_app
+from autoconfig.web.middleware import CONTENT_SECURITY_POLICY
+from autoconfig.web.pages import DEVICES, Device
 
 from .conftest import MINIMAL, ROOT
 from .test_pages import USER_AGENTS, dark_modules, expected_modules
@@ -729,9 +730,9 @@ def asgi_get(app: Starlette, raw_path: bytes) -> tuple[int, bytes]:
 
 
 TRAVERSALS = [
-    b"/static/../autoconfig/app.py",
+    b"/static/../autoconfig/web/app.py",
     b"/static/../../etc/passwd",
-    b"/static/%2e%2e/autoconfig/app.py",
+    b"/static/%2e%2e/autoconfig/web/app.py",
     b"/static/%2E%2E/%2E%2E/etc/passwd",
     b"/static/..%2fautoconfig%2fapp.py",
     b"/static/.%2e/pyproject.toml",
@@ -764,7 +765,7 @@ def test_asgi_helper_reaches_real_files(settings: Settings) -> None:
     status, body = asgi_get(create_app(settings), b"/static/style.css")
     assert status == 200
     assert body == (templates_dir() / "static" / "style.css").read_bytes()
-    assert (ROOT / "autoconfig" / "app.py").is_file()
+    assert (ROOT / "autoconfig" / "web" / "app.py").is_file()
 
 
 # --- other settings: several providers, odd servers, one language ------------------------------------------

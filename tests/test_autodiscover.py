@@ -18,9 +18,10 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from autoconfig import autodiscover
 from autoconfig.accounts import Account, resolve_account
-from autoconfig.autodiscover import (
+from autoconfig.errors import RequestError
+from autoconfig.formats import outlook as autodiscover
+from autoconfig.formats.outlook import (
     MAX_BODY,
     PoxError,
     PoxRequest,
@@ -32,8 +33,7 @@ from autoconfig.autodiscover import (
     compile_pox,
     parse_request,
 )
-from autoconfig.errors import RequestError
-from autoconfig.resources import profiles_dir
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 
 # The namespaces written out here, not taken from the module: a typo there must fail a test.

@@ -396,7 +396,8 @@ def test_keyboard_focus_is_visible(service: Server, open_session: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "target", ["/static/../autoconfig/app.py", "/static/%2e%2e/autoconfig/app.py", "/static/../../etc/passwd"]
+    "target",
+    ["/static/../autoconfig/web/app.py", "/static/%2e%2e/autoconfig/web/app.py", "/static/../../etc/passwd"],
 )
 def test_real_server_keeps_static_files_in_their_folder(service: Server, target: str) -> None:
     port = urlsplit(service.base_url).port

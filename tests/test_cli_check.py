@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autoconfig.errors import SettingsError
-from autoconfig.resources import SETTINGS_ENV
+from autoconfig.paths import SETTINGS_ENV
 from autoconfig.settings import load_settings
 
 from .certs import make_chain

@@ -14,10 +14,10 @@ import pytest
 from lxml import etree
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app
-from autoconfig.dns import dns_records, render_json, render_zone
-from autoconfig.resources import SETTINGS_ENV, default_settings_path, profiles_dir
+from autoconfig.formats.dns import dns_records, render_json, render_zone
+from autoconfig.paths import SETTINGS_ENV, default_settings_path, profiles_dir
 from autoconfig.settings import load_settings
+from autoconfig.web.app import create_app
 
 from .certs import make_chain, write_mismatched_key
 from .conftest import MINIMAL

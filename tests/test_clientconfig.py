@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from autoconfig.accounts import resolve_account
-from autoconfig.clientconfig import build_clientconfig, compile_clientconfig
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 
 from .conftest import MINIMAL

@@ -18,10 +18,10 @@ from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
 from autoconfig import directory
-from autoconfig.app import create_app
 from autoconfig.directory import Entry, StaffDirectory, search_filter
 from autoconfig.errors import SettingsError
 from autoconfig.settings import DirectoryLookup, Settings, load_settings
+from autoconfig.web.app import create_app
 
 from .conftest import MINIMAL
 from .ldap_server import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, own_slapd, slapd

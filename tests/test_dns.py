@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from autoconfig.dns import MAIL_SERVICES, TTL, dns_records, render_json, render_zone
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.dns import MAIL_SERVICES, TTL, dns_records, render_json, render_zone
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
 
 SERVICE = "autoconfig.ac-paris.fr."

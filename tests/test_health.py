@@ -15,10 +15,10 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from autoconfig import __version__
-from autoconfig.app import create_app, reload_settings
-from autoconfig.health import file_problems, health_report
+from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
 from autoconfig.settings import load_settings
-from autoconfig.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
+from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.health import file_problems, health_report
 
 from .certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
 from .conftest import MINIMAL

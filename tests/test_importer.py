@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from autoconfig.clientconfig import build_clientconfig
 from autoconfig.errors import SettingsError
-from autoconfig.importer import Imported, ImportFormatError, import_clientconfig
+from autoconfig.formats.importer import Imported, ImportFormatError, import_clientconfig
+from autoconfig.formats.thunderbird import build_clientconfig
 from autoconfig.settings import Provider, load_settings
 
 from .conftest import CORPUS, ROOT

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autoconfig.languages import choose_language
 from autoconfig.settings import ServiceSettings
+from autoconfig.web.languages import choose_language
 
 PUBLIC = "https://autoconfig.example.org"
 

@@ -15,11 +15,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app
-from autoconfig.limits import BusyError, SignedProfiles, TimeoutMiddleware
-from autoconfig.metrics import PROFILES_SIGNED
+from autoconfig.formats.signing import Signer, development_signer
 from autoconfig.settings import Settings, load_settings
-from autoconfig.signing import Signer, development_signer
+from autoconfig.web.app import create_app
+from autoconfig.web.metrics import PROFILES_SIGNED
+from autoconfig.web.middleware import Edge, ServiceMiddleware
+from autoconfig.web.profiles import BusyError, SignedProfiles
 
 from .conftest import MINIMAL
 from .live import serving
@@ -139,7 +140,7 @@ def _slow_app(seconds: float) -> Starlette:
     app = Starlette(
         routes=[Route("/slow", slow), Route("/fast", fast), Route("/stalls", stalls_midway)],
     )
-    app.add_middleware(TimeoutMiddleware, seconds_of=lambda scope: 0.2)
+    app.add_middleware(ServiceMiddleware, edge_of=lambda scope: Edge((), 0.2), observers=[])
     return app
 
 

@@ -26,22 +26,33 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app, reload_settings
-from autoconfig.logs import (
+from autoconfig.paths import STATE_ENV
+from autoconfig.settings import load_settings
+from autoconfig.web.accesslog import (
     ACCESS_LOGGER,
     HASH_KEY_FILE,
-    AccessLogMiddleware,
+    AccessLog,
+    Format,
     Mode,
     _publish_key,
     redact_addresses,
     redact_target,
 )
-from autoconfig.resources import STATE_ENV
-from autoconfig.settings import load_settings
+from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.middleware import Edge, ServiceMiddleware
 
 from .conftest import MINIMAL
 
 HASHED = re.compile(r"h:[0-9a-f]{12}@ac-paris\.fr")
+
+
+def access_log_only(mode: Mode, fmt: Format = "plain") -> Middleware:
+    """The service's middleware with the access log as its only observer, in this mode and format."""
+    return Middleware(
+        ServiceMiddleware,
+        edge_of=lambda scope: Edge((), 10.0),
+        observers=[AccessLog(lambda scope: (mode, fmt))],
+    )
 
 
 @pytest.mark.parametrize(
@@ -158,7 +169,7 @@ async def boom(request: Request) -> PlainTextResponse:
 def make_app(mode: Mode) -> Starlette:
     return Starlette(
         routes=[Route("/boom", boom), Route("/{rest:path}", ok)],
-        middleware=[Middleware(AccessLogMiddleware, mode=mode)],
+        middleware=[access_log_only(mode)],
     )
 
 
@@ -259,7 +270,7 @@ def test_hash_mode_logs_a_keyed_hash(caplog: pytest.LogCaptureFixture) -> None:
 def test_status_is_logged_for_errors(caplog: pytest.LogCaptureFixture) -> None:
     app = Starlette(
         routes=[Route("/boom", boom, methods=["GET", "POST"])],
-        middleware=[Middleware(AccessLogMiddleware, mode="redact")],
+        middleware=[access_log_only("redact")],
     )
     client = TestClient(app, raise_server_exceptions=False)
     with access_lines(caplog) as lines:
@@ -283,7 +294,7 @@ def test_lifespan_passes_through_without_a_line(caplog: pytest.LogCaptureFixture
 
     app = Starlette(
         routes=[Route("/", ok)],
-        middleware=[Middleware(AccessLogMiddleware, mode="redact")],
+        middleware=[access_log_only("redact")],
         lifespan=lifespan,
     )
     with access_lines(caplog) as lines, TestClient(app):
@@ -305,7 +316,7 @@ def test_nothing_logged_below_info(caplog: pytest.LogCaptureFixture) -> None:
 def make_json_app(mode: Mode) -> Starlette:
     return Starlette(
         routes=[Route("/boom", boom), Route("/{rest:path}", ok)],
-        middleware=[Middleware(AccessLogMiddleware, mode=mode, fmt="json")],
+        middleware=[access_log_only(mode, "json")],
     )
 
 
@@ -396,7 +407,8 @@ def test_the_log_settings_follow_a_reload(
 # --- the hash key --------------------------------------------------------------------------------------
 
 HASH_SCRIPT = (
-    "import sys; from autoconfig.logs import redact_addresses; print(redact_addresses(sys.argv[1], 'hash'))"
+    "import sys; from autoconfig.web.accesslog import redact_addresses; "
+    "print(redact_addresses(sys.argv[1], 'hash'))"
 )
 
 
@@ -453,7 +465,7 @@ def test_workers_starting_together_agree_on_one_key(tmp_path: Path) -> None:
     state, start = tmp_path / "state", tmp_path / "go"
     script = (
         "import pathlib, sys\n"
-        "from autoconfig.logs import redact_addresses\n"
+        "from autoconfig.web.accesslog import redact_addresses\n"
         "pathlib.Path(sys.argv[2]).touch()\n"
         "while not pathlib.Path(sys.argv[1]).exists(): pass\n"
         "print(redact_addresses('jean.dupont@ac-paris.fr', 'hash'))\n"

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app, reload_settings
-from autoconfig.metrics import endpoint_of, family_of
 from autoconfig.settings import load_settings
+from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.routes import classify
 
 from .conftest import MINIMAL
 from .live import serving, wait_for
@@ -246,7 +246,7 @@ def test_who_may_read_the_metrics(
     ],
 )
 def test_endpoint_labels_are_a_small_fixed_set(path: str, endpoint: str) -> None:
-    assert endpoint_of(path) == endpoint
+    assert classify(path, "")[0] == endpoint
 
 
 @pytest.mark.parametrize(
@@ -265,7 +265,7 @@ def test_endpoint_labels_are_a_small_fixed_set(path: str, endpoint: str) -> None
     ],
 )
 def test_client_families(endpoint: str, user_agent: str, path: str, family: str) -> None:
-    assert family_of(endpoint, user_agent, path) == family
+    assert classify(path, user_agent) == (endpoint, family)
 
 
 # --- a real server with two workers ------------------------------------------------------------------

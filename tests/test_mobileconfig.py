@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from autoconfig.accounts import resolve_account
 from autoconfig.errors import RequestError
-from autoconfig.mobileconfig import build_mobileconfig, build_payloads, profile_identifier, profile_uuid
-from autoconfig.resources import profiles_dir
+from autoconfig.formats.apple import build_mobileconfig, build_payloads, profile_identifier, profile_uuid
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 
 from .applecheck import check_profile, load_schema

@@ -33,7 +33,7 @@ def test_an_unpacked_wheel_finds_its_own_profiles(wheel: Path, tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("AUTOCONFIG_SETTINGS", None)
     found = subprocess.run(
-        [sys.executable, "-c", "from autoconfig.resources import default_settings_path as p; print(p())"],
+        [sys.executable, "-c", "from autoconfig.paths import default_settings_path as p; print(p())"],
         cwd=tmp_path,
         env=env,
         check=True,

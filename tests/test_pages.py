@@ -14,7 +14,9 @@ from lxml import etree
 from markupsafe import Markup
 
 from autoconfig.accounts import resolve_account
-from autoconfig.pages import (
+from autoconfig.paths import templates_dir
+from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.web.pages import (
     DEVICES,
     SECURITY_LABELS,
     Device,
@@ -28,8 +30,6 @@ from autoconfig.pages import (
     qr_svg,
     server_values,
 )
-from autoconfig.resources import templates_dir
-from autoconfig.settings import Provider, Settings, load_settings
 
 from .conftest import MINIMAL
 

@@ -13,10 +13,10 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app, reload_settings
-from autoconfig.logs import ACCESS_LOGGER
-from autoconfig.proxies import Networks, forwarded_client
 from autoconfig.settings import load_settings
+from autoconfig.web.accesslog import ACCESS_LOGGER
+from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.middleware import Networks, forwarded_client
 
 from .conftest import MINIMAL
 from .live import serving, wait_for
@@ -154,7 +154,7 @@ def test_trusted_proxies_follow_a_reload(
     app = make_app(write_settings, trusted="[]")
     client = TestClient(app, client=(PROXY, 50000))
     client.get("/healthz", headers={"X-Forwarded-For": REAL})
-    path = app.state.service.settings.source
+    path = app.state.loaded.settings.source
     path.write_text(path.read_text().replace("trusted_proxies = []", 'trusted_proxies = ["10.0.0.1/32"]'))
     assert reload_settings(app)
     client.get("/healthz", headers={"X-Forwarded-For": REAL})

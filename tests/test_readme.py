@@ -10,10 +10,10 @@ import pytest
 from starlette.routing import Mount, Route
 
 from autoconfig.accounts import resolve_account
-from autoconfig.app import create_app
 from autoconfig.cli import main
 from autoconfig.errors import SettingsError
 from autoconfig.settings import Settings, iter_keys, load_settings
+from autoconfig.web.app import create_app
 
 from .conftest import ROOT
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from autoconfig.resources import profiles_dir
+from autoconfig.paths import profiles_dir
 
 from .live import Server, serving, wait_for
 from .test_metrics import parse, value

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from autoconfig.errors import Problem, SettingsError
-from autoconfig.resources import profiles_dir
+from autoconfig.paths import profiles_dir
 from autoconfig.settings import (
     Localized,
     Settings,

@@ -20,17 +20,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from autoconfig.accounts import resolve_account
-from autoconfig.app import create_app
 from autoconfig.errors import SettingsError
-from autoconfig.mobileconfig import build_mobileconfig
-from autoconfig.resources import STATE_ENV, state_dir
-from autoconfig.settings import Settings, load_settings, settings_warnings
-from autoconfig.signing import (
+from autoconfig.formats.apple import build_mobileconfig
+from autoconfig.formats.signing import (
     DEV_SUBJECT,
     Signer,
     development_signer,
     signer_for,
 )
+from autoconfig.paths import STATE_ENV, state_dir
+from autoconfig.settings import Settings, load_settings, settings_warnings
+from autoconfig.web.app import create_app
 
 from .certs import (
     Chain,

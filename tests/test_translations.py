@@ -20,9 +20,9 @@ from babel.messages.pofile import read_po
 from lxml import html
 from starlette.testclient import TestClient
 
-from autoconfig.app import create_app
-from autoconfig.pages import CATALOGUE_DOMAIN, DEVICES
 from autoconfig.settings import Settings, load_settings
+from autoconfig.web.app import create_app
+from autoconfig.web.pages import CATALOGUE_DOMAIN, DEVICES
 
 from .conftest import MINIMAL, ROOT
 

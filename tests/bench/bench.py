@@ -231,7 +231,7 @@ def bench(settings: Path, key_type: str, args: argparse.Namespace, work: Path) -
             "--no-server-header",
             "--no-proxy-headers",
             "--http",
-            "autoconfig.serving:NoDelayH11Protocol",
+            "autoconfig.web.protocol:NoDelayH11Protocol",
             "--log-level",
             "warning",
         ],

@@ -76,7 +76,7 @@ def calls(round_: int) -> list[Call]:
         Call("GET", "/mail/config-v1.1.xml?emailaddress=a%0d%0aSet-Cookie:x@ac-paris.fr", bad),
         Call("GET", "/mail/config-v1.1.xml?emailaddress=" + "a" * 1000 + "@ac-paris.fr", bad),
         Call("GET", "/mail/config-v1.1.xml?emailaddress=someone@example.com", unknown),
-        Call("GET", "/static/../autoconfig/app.py", unknown),
+        Call("GET", "/static/../autoconfig/web/app.py", unknown),
         Call("GET", "/autodiscover/autodiscover.json?Email=a@ac-paris.fr&Protocol=ActiveSync", bad),
     ]
 

@@ -11,14 +11,14 @@ import os
 import re
 import secrets
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote
 
-from starlette.types import ASGIApp, Scope
+from starlette.types import Scope
 
-from .observe import ObservingMiddleware
-from .resources import state_dir
+from autoconfig.paths import state_dir
 
 ACCESS_LOGGER = "autoconfig.access"
 Mode = Literal["redact", "hash", "full"]
@@ -137,21 +137,16 @@ def _printable(text: str) -> str:
 
 class AccessLog:
     """Writes one access line per request: client, method, path and query with addresses hidden,
-    status, duration; plain text or JSON. Mode and format follow the settings being served."""
+    status, duration; plain text or JSON, as the settings the request was served with say."""
 
-    def __init__(self, mode: Mode = "redact", fmt: Format = "plain") -> None:
-        self.mode = mode
-        self.fmt = fmt
+    def __init__(self, style_of: Callable[[Scope], tuple[Mode, Format]]) -> None:
+        self.style_of = style_of
         self.logger = logging.getLogger(ACCESS_LOGGER)
 
     def __call__(self, scope: Scope, status: int, seconds: float) -> None:
         if not self.logger.isEnabledFor(logging.INFO):
             return
-        mode, fmt = self.mode, self.fmt
-        state = getattr(scope.get("app"), "state", None)
-        service = getattr(getattr(state, "service", None), "settings", None)
-        if service is not None:  # after a reload, the new settings decide
-            mode, fmt = service.service.log_addresses, service.service.log_format
+        mode, fmt = self.style_of(scope)
         client = scope.get("client")
         address = client[0] if client else "-"
         method = scope.get("method", "-")
@@ -163,10 +158,3 @@ class AccessLog:
             self.logger.info(
                 '%s "%s %s" %d %.1fms', address, method, _printable(shown), status, seconds * 1000
             )
-
-
-class AccessLogMiddleware(ObservingMiddleware):
-    """The access log alone, for an application that has no other observer."""
-
-    def __init__(self, app: ASGIApp, mode: Mode = "redact", fmt: Format = "plain") -> None:
-        super().__init__(app, [AccessLog(mode, fmt)])

@@ -15,10 +15,11 @@ from typing import Any
 import tomli_w
 from lxml import etree
 
-from .clientconfig import SOCKET_TYPES
-from .domains import DomainNameError, to_ascii_domain
-from .errors import AutoconfigError, SettingsError
-from .settings import AUTH_METHODS, PLACEHOLDERS, settings_from_dict
+from autoconfig.domains import DomainNameError, to_ascii_domain
+from autoconfig.errors import AutoconfigError, SettingsError
+from autoconfig.settings import AUTH_METHODS, PLACEHOLDERS, settings_from_dict
+
+from .thunderbird import SOCKET_TYPES
 
 SECURITY = {value: key for key, value in SOCKET_TYPES.items()}
 INCOMING_TYPES = ("imap", "pop3")

@@ -16,8 +16,8 @@ import segno
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from .accounts import Account
-from .settings import DOMAIN_PLACEHOLDER, Provider, Server, Settings
+from autoconfig.accounts import Account
+from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider, Server, Settings
 
 
 def N_(message: str) -> str:

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from .errors import Problem, SettingsError
-from .resources import is_bundled_default, state_dir, write_private
-from .settings import Settings, SigningSettings
+from autoconfig.errors import Problem, SettingsError
+from autoconfig.paths import is_bundled_default, state_dir, write_private
+from autoconfig.settings import Settings, SigningSettings
 
 EXPIRY_WARNING_DAYS = 30
 DEV_SUBJECT = "autoconfig development signer (not for production)"

@@ -11,8 +11,10 @@ from typing import Any
 
 from lxml import etree
 
-from .accounts import Account
-from .settings import Provider, Server
+from autoconfig.accounts import Account
+from autoconfig.errors import RequestError
+from autoconfig.settings import Provider, Server
+
 from .xmlslots import SlotBuilder, SlottedXml
 
 MEDIA_TYPE = "application/xml"
@@ -53,11 +55,12 @@ def _nsmap(namespace: str) -> Any:
     return {None: namespace}
 
 
-class PoxError(Exception):
-    """A request that gets an autodiscover Error document instead of settings."""
+class PoxError(RequestError):
+    """A request that gets an autodiscover Error document instead of settings (status 200, as Exchange
+    answers protocol errors)."""
 
     def __init__(self, code: int, reason: str, schema: str = OUTLOOK_NS) -> None:
-        super().__init__(reason)
+        super().__init__(reason, status=200)
         self.code = code
         self.reason = reason
         self.schema = schema  # the answer is written in the schema the client asked for

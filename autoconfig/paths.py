@@ -1,4 +1,5 @@
-"""Where the bundled templates and profiles are: inside the installed package, or at the checkout's top."""
+"""Where files are: the bundled templates and profiles (inside the installed package, or at the checkout's
+top), and the state folder the service writes its own files in."""
 
 from __future__ import annotations
 

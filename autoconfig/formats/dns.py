@@ -12,8 +12,8 @@ import json
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
-from .accounts import fill_placeholders
-from .settings import DavService, Provider, Server, Settings
+from autoconfig.accounts import fill_placeholders
+from autoconfig.settings import DavServer, Provider, Server, Settings
 
 TTL = 3600
 OWN_NAME = "A/AAAA"
@@ -93,7 +93,7 @@ def _mail_services(provider: Provider, domain: str) -> list[Record]:
     return records
 
 
-def _dav(service: DavService | None, label: str, domain: str) -> list[Record]:
+def _dav(service: DavServer | None, label: str, domain: str) -> list[Record]:
     if service is None:
         return []
     url = urlsplit(fill_placeholders(service.url, "", domain))

@@ -1,5 +1,5 @@
-"""Limits under pressure: a deadline for every request, and signing that a flood cannot turn into a
-queue in front of everything else."""
+"""Signed Apple profiles: one signature at a time per worker, so that a flood of profile requests
+cannot turn into a queue in front of everything else, and the last ones signed kept."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from autoconfig.errors import RequestError
+from autoconfig.formats.signing import Signer
 
-from .errors import RequestError
 from .metrics import PROFILES_SIGNED, SIGNING_TIME
-from .signing import Signer
 
 PROFILE_CACHE_ENTRIES = 1024  # about 6 MB of signed profiles per worker
 SIGNING_QUEUE = 64  # profile requests allowed to wait for the signer before the next ones get 503
@@ -65,41 +64,3 @@ class SignedProfiles:
         if len(self._cache) > self.entries:
             self._cache.popitem(last=False)
         return signed
-
-
-class TimeoutMiddleware:
-    """Answers 503 to a request that takes longer than the settings allow (a slow client's body, a
-    stuck dependency), instead of holding a connection forever."""
-
-    def __init__(self, app: ASGIApp, seconds_of: Callable[[Scope], float]) -> None:
-        self.app = app
-        # Read per request: a settings reload may change it.
-        self.seconds_of = seconds_of
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            async with asyncio.timeout(self.seconds_of(scope)):
-                await self.app(scope, receive, send_tracking)
-        except TimeoutError:
-            if started:
-                return  # the answer is under way: nothing else can be said on this connection
-            body = b"The request took too long; try again.\n"
-            headers = [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"retry-after", b"1"),
-            ]
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": body})

@@ -12,9 +12,9 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
-from .accounts import Account
-from .addresses import address_key
-from .settings import DavService, Directory, Provider, Server
+from autoconfig.accounts import Account
+from autoconfig.addresses import address_key
+from autoconfig.settings import DavServer, Directory, Provider, Server
 
 MEDIA_TYPE = "application/x-apple-aspen-config"
 # Fixed forever: changing it would change every identifier and leave duplicate profiles on devices.
@@ -155,7 +155,7 @@ def _mail(account: Account) -> dict[str, Any]:
     return payload
 
 
-def _dav(prefix: str, service: DavService, account: Account, description: str) -> dict[str, Any]:
+def _dav(prefix: str, service: DavServer, account: Account, description: str) -> dict[str, Any]:
     url = urlsplit(account.fill(service.url, in_url=True))
     https = url.scheme == "https"
     return {

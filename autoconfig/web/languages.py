@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .settings import ServiceSettings
+from autoconfig.settings import ServiceSettings
 
 
 def choose_language(service: ServiceSettings, asked: str | None, accept_language: str | None) -> str:

@@ -1,4 +1,4 @@
-"""observe.py: the one middleware that tells the access log and the metrics how each request ended."""
+"""middleware.py: the one middleware tells the access log and the metrics how each request ended."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 from starlette.types import Scope
 
-from autoconfig.observe import ObservingMiddleware, header, header_values
+from autoconfig.web.middleware import Edge, ServiceMiddleware
 
 Seen = list[tuple[str, int, float]]
 
@@ -36,7 +36,7 @@ def make_client(seen: Seen, also: Seen | None = None, *, raise_errors: bool = Fa
         observers.append(lambda scope, status, seconds: also.append(("second", status, seconds)))
     app = Starlette(
         routes=[Route("/teapot", teapot), Route("/boom", boom)],
-        middleware=[Middleware(ObservingMiddleware, observers=observers)],
+        middleware=[Middleware(ServiceMiddleware, edge_of=lambda scope: Edge((), 10.0), observers=observers)],
     )
     return TestClient(app, raise_server_exceptions=raise_errors)
 
@@ -72,20 +72,3 @@ def test_lifespan_is_not_observed() -> None:
     with make_client(seen):
         pass
     assert seen == []
-
-
-def test_headers_from_the_scope() -> None:
-    scope: Scope = {
-        "type": "http",
-        "headers": [
-            (b"x-forwarded-for", b"192.0.2.1"),
-            (b"user-agent", b"K-9"),
-            (b"x-forwarded-for", b"\xe9"),
-        ],
-    }
-    assert header(scope, b"user-agent") == "K-9"
-    assert header(scope, b"x-forwarded-for") == "192.0.2.1"
-    assert header(scope, b"referer") == ""
-    assert header_values(scope, b"x-forwarded-for") == ["192.0.2.1", "\xe9"]  # latin-1, never an error
-    assert header_values(scope, b"referer") == []
-    assert header({"type": "http"}, b"user-agent") == ""

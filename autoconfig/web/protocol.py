@@ -1,4 +1,4 @@
-"""How uvicorn serves the app: its HTTP protocol, with TCP_NODELAY on every connection.
+"""uvicorn's HTTP protocol, with TCP_NODELAY on every connection.
 
 asyncio sets TCP_NODELAY on accepted sockets only when the listening socket says IPPROTO_TCP. The
 socket uvicorn hands to its worker processes (`--workers 2` and more) says protocol 0, so in every

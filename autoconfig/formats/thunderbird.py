@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from .accounts import Account
-from .settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, Provider, Server
+from autoconfig.accounts import Account
+from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, Provider, Server
+
 from .xmlslots import SlotBuilder, SlottedXml
 
 MEDIA_TYPE = "application/xml"

@@ -9,10 +9,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import SettingsError
-from .settings import Settings, load_settings
-from .signing import EXPIRY_WARNING_DAYS, Signer, signer_for
+from autoconfig import __version__
+from autoconfig.errors import SettingsError
+from autoconfig.formats.signing import EXPIRY_WARNING_DAYS, Signer, signer_for
+from autoconfig.settings import Settings, load_settings
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 

@@ -1,0 +1,136 @@
+"""The settings file's top level: [service], [signing], and the root that holds the providers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, PrivateAttr, model_validator
+
+from .provider import Provider
+from .types import UI_LANGUAGES, Model, Network, PublicUrl, SettingsPath, UILanguage, problem
+
+
+class ServiceSettings(Model):
+    public_url: PublicUrl = Field(
+        description="The service's public address, used for every absolute link it writes "
+        "(autodiscover.json, QR codes); e.g. https://autoconfig.ac-paris.fr"
+    )
+    languages: tuple[UILanguage, ...] = Field(
+        default=UI_LANGUAGES, min_length=1, description='Languages of the web pages, from "fr" and "en".'
+    )
+    default_language: UILanguage = Field(
+        default="fr", description="Language used when the browser asks for none of `languages`."
+    )
+    log_addresses: Literal["redact", "hash", "full"] = Field(
+        default="redact",
+        description='How logs show mail addresses: "redact" (j***@ac-paris.fr), "hash" (a keyed hash), '
+        'or "full" (only if your privacy rules allow it).',
+    )
+    cache_max_age: int = Field(
+        default=3600,
+        strict=True,
+        ge=0,
+        le=86400,
+        description="Seconds clients and proxies may cache a configuration answer (Cache-Control max-age).",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=300.0,
+        description="Seconds a request may take before it is answered 503 (a slow client, a stuck server).",
+    )
+    log_format: Literal["plain", "json"] = Field(
+        default="plain", description='Access log lines as "plain" text or "json" (one object a line).'
+    )
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics_networks: tuple[Network, ...] = Field(
+        default=("127.0.0.0/8", "::1/128"),
+        description="Networks allowed to read /metrics (others get 404), e.g. your Prometheus server's.",
+    )
+    trusted_proxies: tuple[Network, ...] = Field(
+        default=(),
+        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
+        'e.g. ["127.0.0.1/32"] for a proxy on the same host; others\' headers are ignored.',
+    )
+
+    @model_validator(mode="after")
+    def _default_in_languages(self) -> ServiceSettings:
+        if self.default_language not in self.languages:
+            raise problem(
+                "bad_default_language",
+                "default_language is not among languages = ["
+                + ", ".join(f'"{language}"' for language in self.languages)
+                + "]",
+                "add it to languages, or choose one of them",
+                key="default_language",
+                found=self.default_language,
+            )
+        return self
+
+
+class SigningSettings(Model):
+    certificate: SettingsPath = Field(
+        description="PEM file of the signing certificate (a `fullchain.pem` may hold the chain after it)."
+    )
+    key: SettingsPath = Field(
+        description="PEM file of the certificate's private key, readable by the service only."
+    )
+    chain: tuple[SettingsPath, ...] = Field(
+        default=(), description="PEM files of intermediate certificates, leaf's issuer first."
+    )
+
+
+class Settings(Model):
+    service: ServiceSettings = Field(description="The service itself.")
+    signing: SigningSettings | None = Field(
+        default=None, description="Signing of Apple profiles; without it they are served unsigned."
+    )
+    providers: tuple[Provider, ...] = Field(min_length=1, description="Mail providers ([[providers]]).")
+
+    _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
+    _digest: str = PrivateAttr(default="")
+    _source: Path = PrivateAttr(default=Path("settings.toml"))
+
+    def model_post_init(self, context: Any, /) -> None:
+        self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
+
+    def provider_for(self, ascii_domain: str) -> Provider | None:
+        return self._by_domain.get(ascii_domain)
+
+    def referenced_files(self) -> tuple[Path, ...]:
+        """The files these settings name: signing certificate, key and chain, overrides, passwords."""
+        paths: list[Path] = []
+        if self.signing is not None:
+            paths += [self.signing.certificate, self.signing.key, *self.signing.chain]
+        for provider in self.providers:
+            if provider.login.overrides is not None:
+                paths.append(provider.login.overrides)
+            lookup = provider.directory.lookup if provider.directory is not None else None
+            if lookup is not None and lookup.bind_password_file is not None:
+                paths.append(lookup.bind_password_file)
+        return tuple(paths)
+
+    @property
+    def source(self) -> Path:
+        """The settings file these settings were read from."""
+        return self._source
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the settings file's bytes: which version is serving."""
+        return self._digest
+
+    def loaded_from(self, source: Path, digest: str) -> None:
+        """Set by the loader once validated: where these settings come from, and which version."""
+        self._source = source
+        self._digest = digest
+
+    def summary(self) -> str:
+        domains = sum(len(p.domains) for p in self.providers)
+        servers = sum(len(p.incoming) + len(p.outgoing) for p in self.providers)
+        count = len(self.providers)
+        return (
+            f"{count} provider{'s' if count != 1 else ''}, {domains} domain{'s' if domains != 1 else ''}, "
+            f"{servers} server{'s' if servers != 1 else ''}"
+        )

@@ -1,0 +1,81 @@
+"""The settings being served, with everything derived from them once, at load time, for every request
+to share; and the one way a request turns an address into an account."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from autoconfig.accounts import Account, resolve_account, with_directory
+from autoconfig.directory import StaffDirectory
+from autoconfig.formats.outlook import Fill, compile_pox
+from autoconfig.formats.signing import Signer, signer_for
+from autoconfig.formats.thunderbird import ClientConfigTemplate, compile_clientconfig
+from autoconfig.formats.xmlslots import SlottedXml
+from autoconfig.paths import templates_dir
+from autoconfig.settings import Settings
+
+from .health import Fingerprint, fingerprint
+from .middleware import Edge, parse_networks
+from .pages import Pages
+from .profiles import SignedProfiles
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One version of the settings, compiled for serving. A reload builds a new one and swaps it in."""
+
+    settings: Settings
+    clientconfig: dict[str, ClientConfigTemplate]  # by provider id
+    pox: dict[str, SlottedXml[Fill]]  # by provider id
+    signer: Signer | None
+    pages: Pages
+    edge: Edge  # what the middleware needs: trusted proxies, the request deadline
+    metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]  # /metrics, /healthz details
+    loaded_at: dt.datetime
+    files: Fingerprint  # the files the settings name, as loaded: /healthz notices when they change
+    profiles: SignedProfiles | None  # None: profiles are served unsigned
+    directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
+
+    @classmethod
+    def build(cls, settings: Settings) -> Loaded:
+        """Raises SettingsError when the signing files cannot be used."""
+        return cls(
+            settings,
+            clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
+            pox={p.id: compile_pox(p) for p in settings.providers},
+            signer=(signer := signer_for(settings)),
+            pages=Pages(settings, templates_dir()),
+            edge=Edge(parse_networks(settings.service.trusted_proxies), settings.service.request_timeout),
+            metrics_networks=parse_networks(settings.service.metrics_networks),
+            loaded_at=dt.datetime.now(dt.UTC),
+            files=fingerprint(settings.referenced_files()),
+            profiles=SignedProfiles(signer) if signer is not None else None,
+            directories={
+                p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn, settings.source)
+                for p in settings.providers
+                if p.directory is not None and p.directory.lookup is not None
+            },
+        )
+
+    async def account(self, address: str) -> Account:
+        """The account for an address: the overrides file, else the staff directory, else the rule."""
+        account = resolve_account(self.settings, address)
+        directory = self.directories.get(account.provider.id)
+        if directory is None or account.source == "override":
+            return account
+        entry = await directory.find(account.local_part, account.domain)
+        return account if entry is None else with_directory(account, entry.login, entry.name)
+
+
+def loaded(request: Request) -> Loaded:
+    """The settings this request is served with: read once, then kept for the whole request, so that
+    a reload in the middle of it (while it waits for the directory) never mixes two versions."""
+    pinned: Loaded | None = getattr(request.state, "loaded", None)
+    if pinned is None:
+        pinned = request.app.state.loaded
+        request.state.loaded = pinned
+    return pinned

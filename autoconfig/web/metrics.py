@@ -1,0 +1,70 @@
+"""Prometheus metrics: requests by endpoint, client family and status, latency, signing, reloads.
+
+With several workers, each process writes its values in PROMETHEUS_MULTIPROC_DIR (set by `autoconfig
+serve` before the workers start) and /metrics adds them up, so every scrape sees the whole service.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.datastructures import Headers
+from starlette.types import Scope
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MEDIA_TYPE = CONTENT_TYPE_LATEST
+
+REQUESTS = Counter(
+    "autoconfig_requests",
+    "Requests answered, by endpoint, client family and HTTP status.",
+    ["endpoint", "family", "status"],
+)
+LATENCY = Histogram(
+    "autoconfig_request_duration_seconds",
+    "Time to answer a request, by endpoint.",
+    ["endpoint"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+PROFILES_SIGNED = Counter("autoconfig_profiles_signed", "Apple profiles signed.")
+SIGNING_TIME = Histogram(
+    "autoconfig_signing_duration_seconds",
+    "Time to sign one Apple profile.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
+)
+RELOADS = Counter("autoconfig_settings_reloads", "Settings reloads (SIGHUP), by result.", ["result"])
+
+
+def exposition() -> bytes:
+    """The current values in Prometheus' text format, summed over all worker processes."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+# The metric labels of a request: its endpoint (from the route table) and its client family.
+Classifier = Callable[[str, str], tuple[str, str]]
+
+
+class RequestMetrics:
+    """The observer (see middleware.py) that counts and times every answer, by endpoint and family."""
+
+    def __init__(self, classify: Classifier) -> None:
+        self.classify = classify
+
+    def __call__(self, scope: Scope, status: int, seconds: float) -> None:
+        user_agent = Headers(scope=scope).get("user-agent", "")
+        endpoint, family = self.classify(scope.get("path", ""), user_agent)
+        REQUESTS.labels(endpoint, family, str(status)).inc()
+        LATENCY.labels(endpoint).observe(seconds)

@@ -1,0 +1,158 @@
+"""The way every request comes in and every answer goes out, in one pass: the real client behind the
+reverse proxies the settings trust, a deadline, the security headers, and the access log and metrics.
+
+X-Forwarded-For and X-Forwarded-Proto are believed only from trusted proxies. Absolute links never come
+from these headers (they use `service.public_url`); what they change is the client address that logs
+and the /metrics network check see, and the scheme.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+# The pages load nothing from elsewhere: their stylesheet and script come from /static, the QR code is
+# inline SVG, the only form posts to the service itself.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+TIMEOUT_BODY = b"The request took too long; try again.\n"
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+    # A dual-stack socket (--host ::) shows IPv4 clients as ::ffff:a.b.c.d: they are IPv4 clients.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(text: str | None, networks: Networks) -> bool:
+    """Whether an address (as a socket or a header gives it) is in one of the networks."""
+    address = _address(text) if text is not None else None
+    return address is not None and any(address in network for network in networks)
+
+
+def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The settings' networks, parsed once at load."""
+    return [ipaddress.ip_network(network) for network in networks]
+
+
+def forwarded_client(peer: str, forwarded_for: str, networks: Networks) -> str:
+    """The real client: from the right of X-Forwarded-For, the first hop no trusted proxy vouches for.
+
+    Only a trusted peer's header is read at all; a header that names nothing usable leaves the peer.
+    """
+    if not in_networks(peer, networks) or not forwarded_for:
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",")][-16:]
+    for hop in reversed(hops):
+        if _address(hop) is None:
+            return peer
+        if not in_networks(hop, networks):
+            return str(_address(hop))
+    return str(_address(hops[0]))
+
+
+def forwarded_scope(scope: Scope, networks: Networks) -> Scope:
+    """The scope with the client (and scheme) a trusted proxy's X-Forwarded-* headers name."""
+    if not networks or not scope.get("client"):
+        return scope
+    peer, port = scope["client"]
+    if not in_networks(peer, networks):
+        return scope
+    headers = Headers(scope=scope)
+    # A proxy may add its own header line after the client's instead of appending to it (HAProxy's
+    # `option forwardfor`): every line counts, in order, the client's first.
+    forwarded_for = ",".join(headers.getlist("x-forwarded-for"))
+    scope = dict(scope, client=(forwarded_client(peer, forwarded_for, networks), port))
+    protos = headers.getlist("x-forwarded-proto")
+    proto = protos[-1].strip().lower() if protos else ""
+    if proto in ("http", "https"):
+        scope["scheme"] = proto
+    return scope
+
+
+@dataclass(frozen=True)
+class Edge:
+    """What the way in and out needs from the settings being served (a reload may change it)."""
+
+    trusted_proxies: Networks
+    request_timeout: float
+
+
+# Called once a request is answered (or failed): its scope as the app saw it, the status sent, the
+# seconds it took.
+Observer = Callable[[Scope, int, float], None]
+
+
+class ServiceMiddleware:
+    """The one middleware. A request that takes longer than the settings allow (a slow client's body, a
+    stuck dependency) is answered 503 instead of holding a connection forever."""
+
+    def __init__(self, app: ASGIApp, edge_of: Callable[[Scope], Edge], observers: Sequence[Observer]) -> None:
+        self.app = app
+        self.edge_of = edge_of  # read per request: a reload may change the proxies and the deadline
+        self.observers = tuple(observers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        edge = self.edge_of(scope)
+        scope = forwarded_scope(scope, edge.trusted_proxies)
+        start = time.perf_counter()
+        status = 500  # what the client gets if the application fails before answering
+        started = False
+
+        async def send_out(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status, started = message["status"], True
+                message.setdefault("headers", [])
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.append(name, value)
+            await send(message)
+
+        try:
+            try:
+                async with asyncio.timeout(edge.request_timeout):
+                    await self.app(scope, receive, send_out)
+            except TimeoutError:
+                if not started:  # once the answer is under way, nothing else can be said on it
+                    await _too_long(send_out)
+        finally:
+            elapsed = time.perf_counter() - start
+            for observer in self.observers:
+                observer(scope, status, elapsed)
+
+
+async def _too_long(send: Send) -> None:
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(TIMEOUT_BODY)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"retry-after", b"1"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": TIMEOUT_BODY})

@@ -1,0 +1,254 @@
+"""THE route table: every path the service answers, with its methods, view, metric label, client family,
+cache policy, and whether `autoconfig render` exports it. The router, the metrics, the static export and
+the docs' endpoint table all read it; a route cannot be added without a label and a policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from autoconfig.paths import templates_dir
+
+from . import views
+from .loaded import loaded
+
+OTHER = "other"  # the label and family of a request no route answers
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """What an answer's Cache-Control says, from the request, the answer and the settings."""
+
+    name: str
+    description: str  # for the docs
+    header: Callable[[Request, Response], str | None]
+
+
+def _max_age(request: Request) -> int:
+    return loaded(request).settings.service.cache_max_age
+
+
+CONFIG = CachePolicy(
+    "config",
+    "`public, max-age=<cache_max_age>`; `private` with `?emailaddress=`; errors `no-store`",
+    lambda request, response: (
+        f"{'public' if views.query_value(request, 'emailaddress') is None else 'private'}, "
+        f"max-age={_max_age(request)}"
+        if response.status_code == 200
+        else "no-store"
+    ),
+)
+PERSONAL = CachePolicy(
+    "personal",
+    "`private, max-age=<cache_max_age>`; errors `no-store`",
+    lambda request, response: (
+        f"private, max-age={_max_age(request)}" if response.status_code == 200 else "no-store"
+    ),
+)
+PRIVATE = CachePolicy("private", "`private, no-store`", lambda request, response: "private, no-store")
+PAGE = CachePolicy(
+    "page",
+    "`public, max-age=300`; errors `private, no-store` (they show the address typed)",
+    lambda request, response: "public, max-age=300" if response.status_code == 200 else "private, no-store",
+)
+REDIRECT = CachePolicy(
+    "redirect", "`public, max-age=86400`", lambda request, response: "public, max-age=86400"
+)
+NO_STORE = CachePolicy("no-store", "`no-store`", lambda request, response: "no-store")
+STATIC = CachePolicy("static", "validators only (`ETag`, `Last-Modified`)", lambda request, response: None)
+
+Family = str | Callable[[str, str], str]  # a family, or one chosen from the path and the User-Agent
+
+
+def _page_family(path: str, user_agent: str) -> str:
+    """A page is Android's when its path names the Android guide, or when it names no device (/,
+    /guide) and the browser is an Android one: those show the Android guide."""
+    device = path.removeprefix("/guide/") if path.startswith("/guide/") else ""
+    return (
+        "android_page" if device == "android" or (not device and "android" in user_agent.lower()) else OTHER
+    )
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    paths: tuple[str, ...]
+    methods: tuple[str, ...]
+    view: views.View | None  # None: the static files
+    label: str  # the `endpoint` label of the metrics
+    cache: CachePolicy
+    summary: str  # the docs' endpoint table
+    family: Family = OTHER  # the `family` label of the metrics
+    any_case: bool = False  # Outlook asks /Autodiscover/Autodiscover.xml, others lower case
+    export: bool = False  # `autoconfig render` writes it for every domain (it needs no address)
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        ("/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"),
+        ("GET",),
+        views.clientconfig,
+        "clientconfig",
+        CONFIG,
+        "Thunderbird autoconfig document (`?emailaddress=`, or the domain from `Host`)",
+        family="thunderbird",
+        export=True,
+    ),
+    Endpoint(
+        ("/autodiscover/autodiscover.xml",),
+        ("GET", "POST"),
+        views.autodiscover_xml,
+        "autodiscover_xml",
+        PRIVATE,
+        "Outlook POX autodiscover (POST; GET answers an error); the path in any casing",
+        family="outlook",
+        any_case=True,
+    ),
+    Endpoint(
+        ("/autodiscover/autodiscover.json", "/autodiscover/autodiscover.json/v1.0/{address}"),
+        ("GET",),
+        views.autodiscover_json,
+        "autodiscover_json",
+        PERSONAL,
+        "where the POX endpoint is (`?Email=…&Protocol=AutodiscoverV1`, or the address in the path)",
+        family="outlook",
+        any_case=True,
+    ),
+    Endpoint(
+        ("/profile.mobileconfig",),
+        ("GET",),
+        views.mobileconfig,
+        "mobileconfig",
+        PRIVATE,
+        "one person's Apple profile (`?email=…`, `&lang=fr` or `en`)",
+        family="apple",
+    ),
+    # Calendar and contacts clients discover with PROPFIND as often as with GET.
+    Endpoint(
+        ("/.well-known/caldav",),
+        ("GET", "PROPFIND"),
+        views.dav_redirect("caldav"),
+        "dav",
+        REDIRECT,
+        "301 to the provider's CalDAV server (RFC 6764)",
+    ),
+    Endpoint(
+        ("/.well-known/carddav",),
+        ("GET", "PROPFIND"),
+        views.dav_redirect("carddav"),
+        "dav",
+        REDIRECT,
+        "301 to the provider's CardDAV server (RFC 6764)",
+    ),
+    Endpoint(
+        ("/",),
+        ("GET",),
+        views.landing,
+        "pages",
+        PAGE,
+        "landing page: one field, the person's address",
+        family=_page_family,
+    ),
+    Endpoint(
+        ("/guide", "/guide/{device}"),
+        ("GET",),
+        views.guide,
+        "pages",
+        PRIVATE,
+        "the guide for the device the browser names, or for `ios`, `android`, `macos`, `thunderbird`, "
+        "`outlook`, `other` (`?email=…`)",
+        family=_page_family,
+    ),
+    Endpoint(("/static",), ("GET",), None, "static", STATIC, "the pages' stylesheet, script and icon"),
+    Endpoint(("/healthz",), ("GET",), views.healthz, "health", NO_STORE, "health, for the IT team"),
+    Endpoint(
+        ("/metrics",),
+        ("GET",),
+        views.metrics,
+        "metrics",
+        NO_STORE,
+        "Prometheus metrics, allowed networks only",
+    ),
+)
+
+
+def _with_cache(view: views.View, policy: CachePolicy) -> views.View:
+    async def answer(request: Request) -> Response:
+        response = await view(request)
+        value = policy.header(request, response)
+        if value is not None:
+            response.headers["Cache-Control"] = value
+        return response
+
+    answer.__name__ = answer.__qualname__ = view.__name__
+    answer.__doc__ = view.__doc__
+    return answer
+
+
+def starlette_routes(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> list[BaseRoute]:
+    """The router's routes, in the table's order."""
+    routes: list[BaseRoute] = []
+    for endpoint in endpoints:
+        if endpoint.view is None:
+            directory = templates_dir() / "static"
+            routes.append(Mount(endpoint.paths[0], StaticFiles(directory=directory), name="static"))
+            continue
+        for path in endpoint.paths:
+            route = Route(path, _with_cache(endpoint.view, endpoint.cache), methods=list(endpoint.methods))
+            if endpoint.any_case:
+                route.path_regex = re.compile(route.path_regex.pattern, re.IGNORECASE)
+            routes.append(route)
+    return routes
+
+
+@cache
+def _matchers() -> tuple[tuple[re.Pattern[str], Endpoint], ...]:
+    matchers = []
+    for endpoint, route in zip(_expanded(), starlette_routes(), strict=True):
+        assert isinstance(route, Route | Mount)  # noqa: S101 - starlette_routes makes only these
+        matchers.append((route.path_regex, endpoint))
+    return tuple(matchers)
+
+
+def _expanded() -> list[Endpoint]:
+    # One entry per route starlette_routes makes: a path each, one for the static mount.
+    return [e for e in ENDPOINTS for _ in (e.paths if e.view is not None else e.paths[:1])]
+
+
+def endpoint_for(path: str) -> Endpoint | None:
+    """The table's entry for a path, whatever the method (a 405 is counted under its endpoint)."""
+    for regex, endpoint in _matchers():
+        if regex.match(path):
+            return endpoint
+    return None
+
+
+def classify(path: str, user_agent: str) -> tuple[str, str]:
+    """The metric labels of a request: its endpoint, and the client family."""
+    endpoint = endpoint_for(path)
+    if endpoint is None:
+        return OTHER, OTHER
+    family = endpoint.family if isinstance(endpoint.family, str) else endpoint.family(path, user_agent)
+    return endpoint.label, family
+
+
+def exported_paths() -> tuple[str, ...]:
+    """What `autoconfig render` writes for each domain, relative to the domain's web root."""
+    return tuple(path.lstrip("/") for e in ENDPOINTS if e.export for path in e.paths)
+
+
+def endpoint_table() -> str:
+    """The docs' endpoint table, in Markdown."""
+    lines = ["| path | methods | answer | cache |", "|---|---|---|---|"]
+    for endpoint in ENDPOINTS:
+        paths = ", ".join(f"`{p}/…`" if endpoint.view is None else f"`{p}`" for p in endpoint.paths)
+        methods = ", ".join((*endpoint.methods, "HEAD") if "GET" in endpoint.methods else endpoint.methods)
+        lines.append(f"| {paths} | {methods} | {endpoint.summary} | {endpoint.cache.description} |")
+    return "\n".join(lines) + "\n"
