@@ -17,8 +17,9 @@ from starlette.staticfiles import StaticFiles
 
 from autoconfig.paths import templates_dir
 
-from . import views
+from . import guides, operations, views
 from .loaded import loaded
+from .reading import query_value
 
 OTHER = "other"  # the label and family of a request no route answers
 
@@ -40,7 +41,7 @@ CONFIG = CachePolicy(
     "config",
     "`public, max-age=<cache_max_age>`; `private` with `?emailaddress=`; errors `no-store`",
     lambda request, response: (
-        f"{'public' if views.query_value(request, 'emailaddress') is None else 'private'}, "
+        f"{'public' if query_value(request, 'emailaddress') is None else 'private'}, "
         f"max-age={_max_age(request)}"
         if response.status_code == 200
         else "no-store"
@@ -150,7 +151,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         ("/",),
         ("GET",),
-        views.landing,
+        guides.landing,
         "pages",
         PAGE,
         "landing page: one field, the person's address",
@@ -159,7 +160,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         ("/guide", "/guide/{device}"),
         ("GET",),
-        views.guide,
+        guides.guide,
         "pages",
         PRIVATE,
         "the guide for the device the browser names, or for `ios`, `android`, `macos`, `thunderbird`, "
@@ -167,11 +168,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         family=_page_family,
     ),
     Endpoint(("/static",), ("GET",), None, "static", STATIC, "the pages' stylesheet, script and icon"),
-    Endpoint(("/healthz",), ("GET",), views.healthz, "health", NO_STORE, "health, for the IT team"),
+    Endpoint(("/healthz",), ("GET",), operations.healthz, "health", NO_STORE, "health, for the IT team"),
     Endpoint(
         ("/metrics",),
         ("GET",),
-        views.metrics,
+        operations.metrics,
         "metrics",
         NO_STORE,
         "Prometheus metrics, allowed networks only",

@@ -1,0 +1,39 @@
+"""What the IT team reads over HTTP: /healthz and /metrics."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from .health import health_report
+from .loaded import loaded
+from .metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
+from .metrics import exposition
+from .middleware import in_networks
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
+    served = loaded(request)
+    body, healthy = health_report(served.settings, served.signer, served.loaded_at, files=served.files)
+    client = request.client.host if request.client else None
+    if not in_networks(client, served.metrics_networks):
+        # The details (file paths, certificate, problems of a broken file) are for the IT team's
+        # networks, like /metrics; anyone else learns the state only.
+        body = {"status": body["status"]}
+    return Response(
+        json.dumps(body, indent=2, ensure_ascii=False) + "\n",
+        status_code=200 if healthy else 503,
+        media_type="application/json",
+    )
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics, for the networks the settings allow; 404 for everyone else."""
+    served = loaded(request)
+    client = request.client.host if request.client else None
+    if not served.settings.service.metrics or not in_networks(client, served.metrics_networks):
+        return PlainTextResponse("Not Found", status_code=404)
+    return Response(exposition(), media_type=METRICS_MEDIA_TYPE)
