@@ -1,44 +1,25 @@
-"""Fixtures shared by the tests: the bundled settings, a way to write settings files, the ISPDB corpus."""
+"""Fixtures shared by the tests: the state folder, the bundled settings, settings built from data, and
+the one factory of application clients."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
 
 from autoconfig.paths import STATE_ENV
 from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.web.app import create_app
+from tests.helpers.settings import settings_data, write_settings
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-# Copies of ../shared's real data, with their licence notices, so that a clone alone runs every test.
-CORPUS = DATA / "ispdb-corpus"
-
-# The smallest valid settings file; tests add to it or break it.
-MINIMAL = """
-[service]
-public_url = "https://autoconfig.example.org"
-
-[[providers]]
-id = "example.org"
-name = "Example"
-domains = ["example.org"]
-
-[[providers.incoming]]
-host = "imap.example.org"
-port = 143
-security = "starttls"
-
-[[providers.outgoing]]
-host = "smtp.example.org"
-port = 587
-security = "starttls"
-"""
+# The Host a mail client sends to the Académie's service: TestClient's own "testserver" names no domain.
+PARIS_HOST = "autoconfig.ac-paris.fr"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -69,8 +50,29 @@ def paris(settings: Settings) -> Provider:
 
 
 @pytest.fixture
-def write_settings(tmp_path: Path) -> Callable[[str], Path]:
-    """Write TOML text (dedented) to a settings file in a fresh folder and return its path."""
+def settings_file(tmp_path: Path) -> Callable[..., Path]:
+    """Write settings to a file in a fresh folder: `settings_file(data)` for whole data, or
+    `settings_file(service=…, provider=…)` for the minimal settings with changes (see settings_data)."""
+
+    def write(data: dict[str, Any] | None = None, *, name: str = "settings.toml", **changes: Any) -> Path:
+        return write_settings(tmp_path, data if data is not None else settings_data(**changes), name)
+
+    return write
+
+
+@pytest.fixture
+def make_settings(settings_file: Callable[..., Path]) -> Callable[..., Settings]:
+    """Settings loaded from data, as `settings_file` writes them."""
+
+    def make(data: dict[str, Any] | None = None, **changes: Any) -> Settings:
+        return load_settings(settings_file(data, **changes))
+
+    return make
+
+
+@pytest.fixture
+def write_toml(tmp_path: Path) -> Callable[..., Path]:
+    """Write TOML text (dedented) to a settings file: for the tests about the file's syntax itself."""
 
     def write(text: str, name: str = "settings.toml") -> Path:
         path = tmp_path / name
@@ -80,24 +82,49 @@ def write_settings(tmp_path: Path) -> Callable[[str], Path]:
     return write
 
 
-def build_wheel(out: Path) -> Path:
-    """The project's wheel, built as the Dockerfile's first stage builds it (`pip wheel --no-deps`)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(out),
-            str(ROOT),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
-    (built,) = out.glob("autoconfig-*.whl")
-    return built
+@pytest.fixture(scope="session")
+def paris_app(settings: Settings) -> Starlette:
+    """The application on the bundled settings, built once for the tests that only read from it."""
+    return create_app(settings)
+
+
+@pytest.fixture
+def make_client(paris_app: Starlette) -> Iterator[Callable[..., TestClient]]:
+    """The one way tests talk to the application: `make_client()` for the bundled settings, or
+    `make_client(settings)`, with a Host (default the Académie's service), more headers, the client's
+    address, and whether a server error raises in the test (default) or answers 500."""
+    opened: list[TestClient] = []
+
+    def make(
+        settings: Settings | Starlette | None = None,
+        *,
+        host: str | None = PARIS_HOST,
+        headers: dict[str, str] | None = None,
+        client: tuple[str, int] = ("testclient", 50000),
+        raise_server_exceptions: bool = True,
+    ) -> TestClient:
+        if settings is None:
+            app = paris_app
+        elif isinstance(settings, Starlette):
+            app = settings
+        else:
+            app = create_app(settings)
+        sent = {"Host": host} if host is not None else {}
+        test_client = TestClient(
+            app,
+            headers={**sent, **(headers or {})},
+            client=client,
+            raise_server_exceptions=raise_server_exceptions,
+        )
+        opened.append(test_client.__enter__())
+        return test_client
+
+    yield make
+    for test_client in reversed(opened):
+        test_client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    """A client of the application on the bundled settings, as the Académie's service."""
+    return make_client()

@@ -23,8 +23,7 @@ from autoconfig.accounts import (
 from autoconfig.addresses import MAX_ADDRESS, MAX_LOCAL_PART
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.settings import Provider, Settings, load_settings
-
-from .conftest import MINIMAL
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 WriteSettings = Callable[[str], Path]
 
@@ -201,16 +200,16 @@ def test_guess_display_name(local: str, name: str | None) -> None:
         ('fallback = "staff-%EMAILLOCALPART%-%EMAILDOMAIN%"', "jean@example.org", "staff-jean-example.org"),
     ],
 )
-def test_fallback_only_rules(write_settings: WriteSettings, rule: str, address: str, login: str) -> None:
+def test_fallback_only_rules(write_toml: WriteSettings, rule: str, address: str, login: str) -> None:
     text = with_login(rule) if rule else MINIMAL
-    account = resolve_account(load_settings(write_settings(text)), address)
+    account = resolve_account(load_settings(write_toml(text)), address)
     assert account.login == login
 
 
 def test_local_part_looking_like_a_placeholder_is_not_substituted_again(
-    write_settings: WriteSettings,
+    write_toml: WriteSettings,
 ) -> None:
-    settings = load_settings(write_settings(with_login('fallback = "%EMAILLOCALPART%.%EMAILDOMAIN%"')))
+    settings = load_settings(write_toml(with_login('fallback = "%EMAILLOCALPART%.%EMAILDOMAIN%"')))
     account = resolve_account(settings, "%EMAILDOMAIN%@example.org")
     assert account.login == "%EMAILDOMAIN%.example.org"
     assert account.fill("%EMAILADDRESS%") == "%EMAILDOMAIN%@example.org"
@@ -242,8 +241,8 @@ template = "{first:.2}{last:.5}{n}"
         ("jean", "jean@example.org"),  # no match: fallback
     ],
 )
-def test_template_truncation(write_settings: WriteSettings, local: str, login: str) -> None:
-    settings = load_settings(write_settings(with_login(TRUNCATING)))
+def test_template_truncation(write_toml: WriteSettings, local: str, login: str) -> None:
+    settings = load_settings(write_toml(with_login(TRUNCATING)))
     assert resolve_account(settings, f"{local}@example.org").login == login
 
 
@@ -263,24 +262,24 @@ remove = "-'"
         ("jean.dupont", "jean.dupont"),
     ],
 )
-def test_remove_option(write_settings: WriteSettings, local: str, login: str) -> None:
-    settings = load_settings(write_settings(with_login(REMOVING)))
+def test_remove_option(write_toml: WriteSettings, local: str, login: str) -> None:
+    settings = load_settings(write_toml(with_login(REMOVING)))
     assert resolve_account(settings, f"{local}@example.org").login == login
 
 
-def test_without_remove_the_characters_stay(write_settings: WriteSettings) -> None:
-    settings = load_settings(write_settings(with_login(REMOVING.replace('remove = "-\'"', ""))))
+def test_without_remove_the_characters_stay(write_toml: WriteSettings) -> None:
+    settings = load_settings(write_toml(with_login(REMOVING.replace('remove = "-\'"', ""))))
     assert resolve_account(settings, "jean.martin-durand@example.org").login == "jean.martin-durand"
 
 
-def test_login_emptied_by_remove_falls_back(write_settings: WriteSettings) -> None:
+def test_login_emptied_by_remove_falls_back(write_toml: WriteSettings) -> None:
     rule = """
     pattern = '^(?P<dashes>-+)$'
     template = "{dashes}"
     remove = "-"
     fallback = "%EMAILLOCALPART%"
     """
-    settings = load_settings(write_settings(with_login(rule)))
+    settings = load_settings(write_toml(with_login(rule)))
     assert resolve_account(settings, "---@example.org").login == "---"
 
 
@@ -293,23 +292,23 @@ def test_login_emptied_by_remove_falls_back(write_settings: WriteSettings) -> No
         ("u-{last}", "u-merand"),
     ],
 )
-def test_template_builtins(write_settings: WriteSettings, template: str, login: str) -> None:
+def test_template_builtins(write_toml: WriteSettings, template: str, login: str) -> None:
     rule = f"""
     pattern = '^(?P<first>[a-z]+)\\.(?P<last>[a-z]+)$'
     template = "{template}"
     """
-    settings = load_settings(write_settings(with_login(rule)))
+    settings = load_settings(write_toml(with_login(rule)))
     assert resolve_account(settings, "Élodie.Mérand@example.org").login == login
 
 
-def test_folding_into_a_space_is_no_login(write_settings: WriteSettings) -> None:
+def test_folding_into_a_space_is_no_login(write_toml: WriteSettings) -> None:
     # U+037A (GREEK YPOGEGRAMMENI) is a letter whose compatibility form is a space.
     rule = """
     pattern = '^(?P<all>.+)$'
     template = "{all}"
     fallback = "%EMAILLOCALPART%"
     """
-    settings = load_settings(write_settings(with_login(rule)))
+    settings = load_settings(write_toml(with_login(rule)))
     assert resolve_account(settings, "ab\u037acd@example.org").login == "ab\u037acd"
     assert resolve_account(settings, "Élodie@example.org").login == "elodie"
 
@@ -329,9 +328,9 @@ overrides = "overrides.csv"
 
 
 @pytest.fixture
-def with_overrides(write_settings: WriteSettings, tmp_path: Path) -> Settings:
+def with_overrides(write_toml: WriteSettings, tmp_path: Path) -> Settings:
     (tmp_path / "overrides.csv").write_text(OVERRIDES_CSV, encoding="utf-8")
-    return load_settings(write_settings(with_login(OVERRIDES_RULE, domains=IDN_DOMAINS)))
+    return load_settings(write_toml(with_login(OVERRIDES_RULE, domains=IDN_DOMAINS)))
 
 
 @pytest.mark.parametrize(
@@ -486,8 +485,8 @@ def test_valid_characters_are_accepted(settings: Settings, local: str) -> None:
         "jean@exa\u0308mple.fr",  # decomposed ä
     ],
 )
-def test_idn_domain_is_matched_by_a_label(write_settings: WriteSettings, text: str) -> None:
-    settings = load_settings(write_settings(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
+def test_idn_domain_is_matched_by_a_label(write_toml: WriteSettings, text: str) -> None:
+    settings = load_settings(write_toml(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
     account = resolve_account(settings, text)
     assert account.domain == "xn--exmple-cua.fr"
     assert account.address == "jean@xn--exmple-cua.fr"
@@ -579,8 +578,8 @@ def test_provider_for_unknown_host(settings: Settings, host: str) -> None:
     "host",
     ["exämple.fr", "autoconfig.exämple.fr", "autoconfig.xn--exmple-cua.fr:443", "AUTODISCOVER.EXÄMPLE.FR"],
 )
-def test_provider_for_idn_host(write_settings: WriteSettings, host: str) -> None:
-    settings = load_settings(write_settings(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
+def test_provider_for_idn_host(write_toml: WriteSettings, host: str) -> None:
+    settings = load_settings(write_toml(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
     assert provider_for_host(settings, host).id == "example.org"
 
 
@@ -610,10 +609,10 @@ def _answer(settings: Settings, text: str) -> Account | RequestError:
         return exc
 
 
-def test_resolve_account_answers_or_refuses_cleanly(write_settings: WriteSettings) -> None:
+def test_resolve_account_answers_or_refuses_cleanly(write_toml: WriteSettings) -> None:
     academie = load_settings()
     permissive = load_settings(
-        write_settings(
+        write_toml(
             with_login(
                 """
                 pattern = '^(?P<all>.*)$'

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -20,9 +19,9 @@ from autoconfig.formats.thunderbird import build_clientconfig
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 from autoconfig.web.app import create_app
-
-from .conftest import MINIMAL
-from .test_clientconfig import ServerView, paris_view, parse, read_config
+from tests.helpers.http import cache_directives, check_plain_sentence, check_xml_answer
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
+from tests.helpers.thunderbird import ServerView, paris_view, read_config
 
 PATHS = ["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"]
 CONFIG = PATHS[0]
@@ -34,38 +33,6 @@ def client(settings: Settings) -> Iterator[TestClient]:
     # A real Host for the service by default: TestClient's own "testserver" names no domain.
     with TestClient(create_app(settings), headers={"Host": "autoconfig.ac-paris.fr"}) as test_client:
         yield test_client
-
-
-def cache_directives(response: Any) -> set[str]:
-    return {part.strip() for part in response.headers["cache-control"].split(",")}
-
-
-def check_xml_answer(response: Any, personal: bool) -> None:
-    """A 200 answer with a config-v1.1.xml document and the headers Thunderbird and caches need."""
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "application/xml"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    assert "server" not in response.headers
-    directives = cache_directives(response)
-    assert directives == {"private" if personal else "public", "max-age=3600"}
-    assert int(response.headers["content-length"]) == len(response.content)
-    parse(response.content)
-
-
-def check_plain_sentence(response: Any, status: int) -> str:
-    """An error answer: one plain sentence, never cached, nothing of the request echoed as markup."""
-    assert response.status_code == status
-    assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    assert response.headers["cache-control"] == "no-store"
-    assert response.headers["x-content-type-options"] == "nosniff"
-    text: str = response.text
-    assert text.endswith(".\n")
-    assert text.count("\n") == 1
-    assert text[0].isupper()
-    assert len(text) < 120
-    assert "Traceback" not in text
-    assert "<" not in text
-    return text
 
 
 # --- answers ------------------------------------------------------------------------------------------
@@ -280,14 +247,12 @@ def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
         assert response.headers["referrer-policy"] == "no-referrer"
 
 
-def test_cache_lifetime_comes_from_the_settings(write_settings: Callable[[str], Path]) -> None:
+def test_cache_lifetime_comes_from_the_settings(write_toml: Callable[[str], Path]) -> None:
     text = MINIMAL.replace(
         'public_url = "https://autoconfig.example.org"',
         'public_url = "https://autoconfig.example.org"\ncache_max_age = 60',
     )
-    with TestClient(
-        create_app(load_settings(write_settings(text))), headers={"Host": "example.org"}
-    ) as client:
+    with TestClient(create_app(load_settings(write_toml(text))), headers={"Host": "example.org"}) as client:
         personal = client.get(CONFIG, params={"emailaddress": "ana@example.org"})
         anonymous = client.get(CONFIG)
     assert cache_directives(personal) == {"private", "max-age=60"}

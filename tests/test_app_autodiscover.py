@@ -23,16 +23,19 @@ from autoconfig.formats.outlook import MAX_BODY, build_pox
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 from autoconfig.web.app import create_app
-
-from .test_autodiscover import (
+from tests.helpers.outlook import (
     BILLION_LAUGHS,
     INDENTED_REQUEST,
+    JSON_PATHS,
     MOBILESYNC,
     MOBILESYNC_REQUEST_NS,
     OUTLOOK,
+    OUTLOOK_HEADERS,
     QUADRATIC,
     RESPONSE,
+    SETTINGS_ANSWER,
     VARIED,
+    XML_PATHS,
     XXE_EXTERNAL_DTD,
     XXE_PARAMETER_ENTITY,
     XXE_PASSWD,
@@ -48,32 +51,6 @@ from .test_autodiscover import (
 
 JEAN = "jean.dupont@ac-paris.fr"
 XML_PATH = "/autodiscover/autodiscover.xml"
-# Outlook asks for the first; other clients, proxies and people type the others.
-XML_PATHS = [
-    "/autodiscover/autodiscover.xml",
-    "/Autodiscover/Autodiscover.xml",
-    "/AutoDiscover/AutoDiscover.xml",
-    "/AUTODISCOVER/AUTODISCOVER.XML",
-    "/autodiscover/Autodiscover.xml",
-    "/Autodiscover/autodiscover.XML",
-    "/aUtOdIsCoVeR/AuToDiScOvEr.XmL",
-]
-JSON_PATHS = [
-    "/autodiscover/autodiscover.json",
-    "/Autodiscover/Autodiscover.json",
-    "/AUTODISCOVER/AUTODISCOVER.JSON",
-    "/AutoDiscover/autodiscover.Json",
-]
-# The headers Outlook for Windows sends with its POST.
-OUTLOOK_HEADERS = {
-    "Content-Type": "text/xml",
-    "User-Agent": "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)",
-    "X-MapiHttpCapability": "1",
-    "X-AnchorMailbox": JEAN,
-    "Accept": "*/*",
-}
-JSON_URL = "https://autoconfig.ac-paris.fr/Autodiscover/Autodiscover.xml"
-SETTINGS_ANSWER = {"Protocol": "AutodiscoverV1", "Url": JSON_URL}
 UNKNOWN_DOMAIN = "This service does not configure mail for that domain."
 
 

@@ -22,11 +22,10 @@ from autoconfig.formats.signing import signer_for
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app
-
-from .applecheck import check_profile, load_schema
-from .certs import ChainFiles, cms_certificates, cms_verify, make_chain, pem
-from .conftest import MINIMAL
-from .test_app import check_plain_sentence
+from tests.helpers.applecheck import check_profile, load_schema
+from tests.helpers.certs import ChainFiles, cms_certificates, cms_verify, make_chain, pem
+from tests.helpers.http import check_plain_sentence
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 SCHEMA = load_schema()
 PROFILE = "/profile.mobileconfig"

@@ -22,9 +22,9 @@ from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app
 from autoconfig.web.middleware import CONTENT_SECURITY_POLICY
 from autoconfig.web.pages import DEVICES, Device
-
-from .conftest import MINIMAL, ROOT
-from .test_pages import USER_AGENTS, dark_modules, expected_modules
+from tests.helpers.pages import USER_AGENTS, dark_modules, expected_modules
+from tests.helpers.paths import ROOT
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 JEAN = "jean.dupont@ac-paris.fr"
 PUBLIC = "https://autoconfig.ac-paris.fr"
@@ -329,12 +329,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def client_for(write_settings: Callable[[str], Path]) -> Iterator[Callable[[str], TestClient]]:
+def client_for(write_toml: Callable[[str], Path]) -> Iterator[Callable[[str], TestClient]]:
     """A client of an app made from settings text; closed after the test."""
     clients: list[TestClient] = []
 
     def make(text: str) -> TestClient:
-        test_client = TestClient(create_app(load_settings(write_settings(text))), headers=HOST)
+        test_client = TestClient(create_app(load_settings(write_toml(text))), headers=HOST)
         clients.append(test_client.__enter__())
         return test_client
 

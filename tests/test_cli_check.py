@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from autoconfig.errors import SettingsError
-from autoconfig.paths import SETTINGS_ENV
 from autoconfig.settings import load_settings
-
-from .certs import make_chain
-from .conftest import MINIMAL
+from tests.helpers.certs import make_chain
+from tests.helpers.commands import assert_no_traceback, autoconfig
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 WriteSettings = Callable[..., Path]
 
@@ -26,26 +22,8 @@ INVALID = MINIMAL.replace("port = 143", 'port = "143"').replace(
 )
 
 
-def autoconfig(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `python -m autoconfig ARGS` without any settings from the environment."""
-    env = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
-    return subprocess.run(
-        [sys.executable, "-m", "autoconfig", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stdout
-    assert "Traceback" not in result.stderr
-
-
-def test_check_valid_file(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL)
+def test_check_valid_file(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL)
     result = autoconfig("check", "--settings", str(path))
     assert result.returncode == 0, result.stderr
     # The summary is the one line on stdout; warnings go to stderr, one a line.
@@ -56,9 +34,9 @@ def test_check_valid_file(write_settings: WriteSettings) -> None:
     assert_no_traceback(result)
 
 
-def test_check_valid_file_without_warnings_is_one_line(write_settings: WriteSettings) -> None:
+def test_check_valid_file_without_warnings_is_one_line(write_toml: WriteSettings) -> None:
     # `check` reads the signing files: real ones, named relative to the settings file as in DESIGN.md.
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "tls/fullchain.pem"\nkey = "tls/privkey.pem"\n')
+    path = write_toml(MINIMAL + '[signing]\ncertificate = "tls/fullchain.pem"\nkey = "tls/privkey.pem"\n')
     make_chain("ec").write(path.parent / "tls")
     result = autoconfig("check", "--settings", str(path))
     assert result.returncode == 0, result.stderr
@@ -73,8 +51,8 @@ def test_check_bundled_default() -> None:
     assert_no_traceback(result)
 
 
-def test_check_invalid_file_lists_every_problem(write_settings: WriteSettings) -> None:
-    path = write_settings(INVALID)
+def test_check_invalid_file_lists_every_problem(write_toml: WriteSettings) -> None:
+    path = write_toml(INVALID)
     result = autoconfig("check", "--settings", str(path))
     assert result.returncode == 1
     assert result.stdout == ""
@@ -90,11 +68,11 @@ def test_check_invalid_file_lists_every_problem(write_settings: WriteSettings) -
     assert_no_traceback(result)
 
 
-def test_check_prints_what_load_settings_reports(write_settings: WriteSettings) -> None:
+def test_check_prints_what_load_settings_reports(write_toml: WriteSettings) -> None:
     text = MINIMAL.replace('domains = ["example.org"]', "domains = []").replace(
         "[[providers.outgoing]]", "[[providers.outgoing]]\nhots = 'smtp.example.org'"
     )
-    path = write_settings(text)
+    path = write_toml(text)
     with pytest.raises(SettingsError) as info:
         load_settings(path)
     result = autoconfig("check", "--settings", str(path))
@@ -131,8 +109,8 @@ def test_check_unreadable_file(tmp_path: Path, content: bytes, says: str) -> Non
     assert_no_traceback(result)
 
 
-def test_serve_refuses_invalid_settings(write_settings: WriteSettings) -> None:
-    path = write_settings(INVALID)
+def test_serve_refuses_invalid_settings(write_toml: WriteSettings) -> None:
+    path = write_toml(INVALID)
     check = autoconfig("check", "--settings", str(path))
     served = autoconfig("serve", "--settings", str(path), "--port", "0", timeout=20)
     assert served.returncode == 1

@@ -18,11 +18,10 @@ from autoconfig.formats.dns import dns_records, render_json, render_zone
 from autoconfig.paths import SETTINGS_ENV, default_settings_path, profiles_dir
 from autoconfig.settings import load_settings
 from autoconfig.web.app import create_app
-
-from .certs import make_chain, write_mismatched_key
-from .conftest import MINIMAL
-from .live import free_port, serving
-from .test_dns import RICH, check_json_matches_zone, check_record_data, parse_zone
+from tests.helpers.certs import make_chain, write_mismatched_key
+from tests.helpers.dns import RICH, check_json_matches_zone, check_record_data, parse_zone
+from tests.helpers.live import free_port, serving
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 PROFILES = ["ac-paris.toml", "ile-de-france.toml"]
 NOW = dt.datetime.now(dt.UTC)
@@ -74,31 +73,29 @@ def test_dns_without_settings_is_the_bundled_default() -> None:
     assert "_caldavs._tcp.ac-paris.fr." in result.stdout
 
 
-def test_dns_reads_the_settings_named_by_the_environment(write_settings: Callable[[str], Path]) -> None:
-    path = write_settings(RICH)
+def test_dns_reads_the_settings_named_by_the_environment(write_toml: Callable[[str], Path]) -> None:
+    path = write_toml(RICH)
     result = run_cli("dns", "--format", "json", env={SETTINGS_ENV: str(path)})
     assert result.returncode == 0, result.stderr
     names = {item["name"] for item in json.loads(result.stdout)}
     assert "_carddav._tcp.example.net." in names
 
 
-def test_dns_refuses_a_broken_file(write_settings: Callable[[str], Path]) -> None:
-    path = write_settings(MINIMAL.replace("port = 143", "port = 99999"))
+def test_dns_refuses_a_broken_file(write_toml: Callable[[str], Path]) -> None:
+    path = write_toml(MINIMAL.replace("port = 143", "port = 99999"))
     result = run_cli("dns", "--settings", str(path))
     assert result.returncode == 1
     assert result.stdout == ""
     assert "providers[0].incoming[0].port: found 99999" in result.stderr
 
 
-def test_dns_and_render_do_not_use_the_signing_key(
-    tmp_path: Path, write_settings: Callable[[str], Path]
-) -> None:
+def test_dns_and_render_do_not_use_the_signing_key(tmp_path: Path, write_toml: Callable[[str], Path]) -> None:
     # What they publish does not depend on the signing files: a key that does not match its certificate
     # (which `check` and `serve` refuse) does not stop them.
     chain = make_chain("ec")
     files = chain.write(tmp_path / "tls")
     wrong_key = write_mismatched_key(chain, tmp_path / "tls" / "other.pem")
-    path = write_settings(MINIMAL + files.signing_toml(key=wrong_key))
+    path = write_toml(MINIMAL + files.signing_toml(key=wrong_key))
     env = {"AUTOCONFIG_STATE_DIR": str(tmp_path / "state")}
     dns = run_cli("dns", "--settings", str(path), env=env)
     assert dns.returncode == 0, dns.stderr
@@ -134,9 +131,9 @@ def canonical(element: etree._Element) -> bytes:
 
 @pytest.mark.parametrize("source", [*PROFILES, "rich"])
 def test_render_writes_what_the_service_answers_for_each_host(
-    source: str, tmp_path: Path, write_settings: Callable[[str], Path]
+    source: str, tmp_path: Path, write_toml: Callable[[str], Path]
 ) -> None:
-    path = write_settings(RICH) if source == "rich" else profiles_dir() / source
+    path = write_toml(RICH) if source == "rich" else profiles_dir() / source
     settings = load_settings(path)
     out = tmp_path / "www"
     result = run_cli("render", "--settings", str(path), "--out", str(out))
@@ -161,8 +158,8 @@ def test_render_writes_what_the_service_answers_for_each_host(
                 assert answer.content == data
 
 
-def test_render_refuses_a_broken_file(tmp_path: Path, write_settings: Callable[[str], Path]) -> None:
-    path = write_settings(MINIMAL + "\nsurprise = 1\n")
+def test_render_refuses_a_broken_file(tmp_path: Path, write_toml: Callable[[str], Path]) -> None:
+    path = write_toml(MINIMAL + "\nsurprise = 1\n")
     result = run_cli("render", "--settings", str(path), "--out", str(tmp_path / "www"))
     assert result.returncode == 1
     assert "surprise" in result.stderr

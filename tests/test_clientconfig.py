@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
-import re
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,171 +16,15 @@ from autoconfig.accounts import resolve_account
 from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
-
-from .conftest import MINIMAL
-
-SOCKET_TYPES = {"plain", "SSL", "STARTTLS"}
-_DECLARATION = re.compile(rb"""<\?xml version=(['"])1\.0\1 encoding=(['"])UTF-8\2\?>\n""")
-# emailProvider's children in the order config-v1.1 lists them.
-_PROVIDER_CHILDREN = re.compile(
-    r"(domain )+displayName displayShortName (incomingServer )+(outgoingServer )+(documentation )*"
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
+from tests.helpers.thunderbird import (
+    ConfigView,
+    DocumentationView,
+    ServerView,
+    check_encoding,
+    paris_view,
+    read_config,
 )
-_SERVER_CHILDREN = re.compile(r"hostname port socketType username (authentication )+")
-
-
-@dataclass(frozen=True)
-class ServerView:
-    type: str
-    hostname: str
-    port: int
-    socket_type: str
-    username: str
-    authentication: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class DocumentationView:
-    url: str
-    descr: tuple[tuple[str | None, str], ...]
-
-
-@dataclass(frozen=True)
-class ConfigView:
-    """What a client reads from a config-v1.1.xml document."""
-
-    id: str
-    domains: tuple[str, ...]
-    display_name: str
-    display_short_name: str
-    incoming: tuple[ServerView, ...]
-    outgoing: tuple[ServerView, ...]
-    documentation: tuple[DocumentationView, ...] = ()
-    webmail: str | None = None
-
-
-def _text(element: etree._Element) -> str:
-    assert len(element) == 0, f"<{element.tag}> has child elements"
-    text = element.text or ""
-    assert text == text.strip(), f"<{element.tag}> has stray whitespace: {text!r}"
-    return text
-
-
-def _attribute(element: etree._Element, name: str) -> str:
-    value = element.get(name)
-    assert value, f"<{element.tag}> lacks {name}"
-    return value
-
-
-def _server(element: etree._Element) -> ServerView:
-    tags = " ".join(str(child.tag) for child in element) + " "
-    assert _SERVER_CHILDREN.fullmatch(tags), f"<{element.tag}> children: {tags}"
-    values = {str(child.tag): _text(child) for child in element}
-    socket_type = values["socketType"]
-    assert socket_type in SOCKET_TYPES
-    username = values["username"]
-    # Thunderbird turns a missing or empty username into the string "undefined". (The string itself
-    # is a fine login: undefined@ac-paris.fr logs in as "undefined".)
-    assert username
-    port = values["port"]
-    assert port.isdigit()
-    assert 1 <= int(port) <= 65535
-    assert element.keys() == ["type"]
-    return ServerView(
-        type=_attribute(element, "type"),
-        hostname=values["hostname"],
-        port=int(port),
-        socket_type=socket_type,
-        username=username,
-        authentication=tuple(_text(child) for child in element if child.tag == "authentication"),
-    )
-
-
-def _documentation(element: etree._Element) -> DocumentationView:
-    descr: list[tuple[str | None, str]] = []
-    for child in element:
-        assert child.tag == "descr"
-        assert set(child.attrib) <= {"lang"}
-        descr.append((child.get("lang"), _text(child)))
-    assert descr
-    return DocumentationView(_attribute(element, "url"), tuple(descr))
-
-
-def check_encoding(document: bytes) -> None:
-    """UTF-8 without a byte order mark, with an XML declaration that says so."""
-    assert not document.startswith(codecs.BOM_UTF8)
-    assert _DECLARATION.match(document), document[:60]
-    document.decode("utf-8")  # raises if it is not UTF-8
-
-
-def parse(document: bytes) -> etree._Element:
-    """The document parsed as a client would, refusing DTDs, entities and the network."""
-    check_encoding(document)
-    assert b"<!DOCTYPE" not in document
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    root = etree.fromstring(document, parser)
-    assert root.getroottree().docinfo.encoding == "UTF-8"
-    return root
-
-
-def read_config(document: bytes) -> ConfigView:
-    """Parse a config-v1.1.xml document and read every field, checking its shape on the way."""
-    root = parse(document)
-    assert root.tag == "clientConfig"
-    assert root.items() == [("version", "1.1")]
-    top = [str(child.tag) for child in root]
-    assert top in (["emailProvider"], ["emailProvider", "webMail"]), top
-    provider = root[0]
-    assert set(provider.attrib) == {"id"}
-    tags = " ".join(str(child.tag) for child in provider) + " "
-    assert _PROVIDER_CHILDREN.fullmatch(tags), tags
-    by_tag: dict[str, list[etree._Element]] = {}
-    for child in provider:
-        by_tag.setdefault(str(child.tag), []).append(child)
-    for name in ("domain", "displayName", "displayShortName"):
-        for element in by_tag[name]:
-            assert not element.attrib
-    outgoing = tuple(_server(e) for e in by_tag["outgoingServer"])
-    assert {s.type for s in outgoing} == {"smtp"}
-    webmail = None
-    if len(root) == 2:
-        (login_page,) = root[1]
-        assert login_page.tag == "loginPage"
-        assert len(login_page) == 0
-        webmail = _attribute(login_page, "url")
-    return ConfigView(
-        id=_attribute(provider, "id"),
-        domains=tuple(_text(e) for e in by_tag["domain"]),
-        display_name=_text(by_tag["displayName"][0]),
-        display_short_name=_text(by_tag["displayShortName"][0]),
-        incoming=tuple(_server(e) for e in by_tag["incomingServer"]),
-        outgoing=outgoing,
-        documentation=tuple(_documentation(e) for e in by_tag.get("documentation", [])),
-        webmail=webmail,
-    )
-
-
-def paris_view(username: str) -> ConfigView:
-    """The bundled default's document as a client must read it, for one username."""
-    return ConfigView(
-        id="ac-paris.fr",
-        domains=("ac-paris.fr",),
-        display_name="Académie de Paris",
-        display_short_name="AC Paris",
-        incoming=(
-            ServerView("imap", "imap.ac-paris.fr", 143, "STARTTLS", username, ("password-cleartext",)),
-        ),
-        outgoing=(
-            ServerView("smtp", "smtp.ac-paris.fr", 587, "STARTTLS", username, ("password-cleartext",)),
-        ),
-        documentation=(
-            DocumentationView(
-                "https://www.ac-paris.fr/messagerie",
-                (("fr", "Messagerie académique : mode d'emploi"), ("en", "Staff mail: how to")),
-            ),
-        ),
-        webmail="https://webmail.ac-paris.fr",
-    )
-
 
 # Written by hand from the contract, not by the code under test.
 JEAN_DUPONT_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -354,9 +195,9 @@ auth = "client-IP-address"
 
 
 def test_servers_in_preference_order_with_socket_types_and_ports(
-    write_settings: Callable[[str], Path],
+    write_toml: Callable[[str], Path],
 ) -> None:
-    settings = load_settings(write_settings(SERVERS))
+    settings = load_settings(write_toml(SERVERS))
     account = resolve_account(settings, "ana@example.org")
     view = read_config(build_clientconfig(settings.providers[0], account))
     user = "ana@example.org"  # the default fallback is %EMAILADDRESS%
@@ -409,9 +250,9 @@ documentation = [{ url = "https://example.org/aide", title = "Aide" }]
 
 
 def test_server_usernames_and_domain_placeholders_filled_for_an_account(
-    write_settings: Callable[[str], Path],
+    write_toml: Callable[[str], Path],
 ) -> None:
-    settings = load_settings(write_settings(PLACEHOLDERS))
+    settings = load_settings(write_toml(PLACEHOLDERS))
     provider = settings.providers[0]
     account = resolve_account(settings, "léa.martin@EXÄMPLE.fr")
     view = read_config(build_clientconfig(provider, account))
@@ -437,8 +278,8 @@ def test_server_usernames_and_domain_placeholders_filled_for_an_account(
     )
 
 
-def test_placeholders_left_for_the_client_without_an_account(write_settings: Callable[[str], Path]) -> None:
-    provider = load_settings(write_settings(PLACEHOLDERS)).providers[0]
+def test_placeholders_left_for_the_client_without_an_account(write_toml: Callable[[str], Path]) -> None:
+    provider = load_settings(write_toml(PLACEHOLDERS)).providers[0]
     view = read_config(build_clientconfig(provider))
     assert view.incoming == (
         ServerView(
@@ -525,14 +366,12 @@ title = { fr = "Aide & <conseils>", en = "</descr><injected/>" }
 HOSTILE_LOGIN = 'j&d<"x">\'y</username><injected/>'
 
 
-def test_hostile_values_are_escaped_never_injected(
-    write_settings: Callable[[str], Path], tmp_path: Path
-) -> None:
+def test_hostile_values_are_escaped_never_injected(write_toml: Callable[[str], Path], tmp_path: Path) -> None:
     (tmp_path / "overrides.csv").write_text(
         'address,login,name\njean.dupont@example.org,"j&d<""x"">\'y</username><injected/>",Jean\n',
         encoding="utf-8",
     )
-    settings = load_settings(write_settings(HOSTILE))
+    settings = load_settings(write_toml(HOSTILE))
     provider = settings.providers[0]
     assert provider.login.table["jean.dupont@example.org"][0] == HOSTILE_LOGIN
     account = resolve_account(settings, "jean.dupont@example.org")
@@ -566,8 +405,8 @@ def test_hostile_local_parts_come_back_intact(settings: Settings, paris: Provide
     assert b"@ac-paris.fr" not in document.split(b"<username>")[1].split(b"</username>")[0]
 
 
-def test_minimal_settings_give_a_complete_document(write_settings: Callable[[str], Path]) -> None:
-    provider = load_settings(write_settings(MINIMAL)).providers[0]
+def test_minimal_settings_give_a_complete_document(write_toml: Callable[[str], Path]) -> None:
+    provider = load_settings(write_toml(MINIMAL)).providers[0]
     assert read_config(build_clientconfig(provider)) == ConfigView(
         id="example.org",
         domains=("example.org",),
@@ -619,9 +458,9 @@ documentation = [{ url = "https://help.%EMAILDOMAIN%/", title = "Aide" }]
     ],
 )
 def test_a_local_part_in_a_link_stays_data(
-    write_settings: Callable[[str], Path], local: str, in_url: str
+    write_toml: Callable[[str], Path], local: str, in_url: str
 ) -> None:
-    settings = load_settings(write_settings(LINKS))
+    settings = load_settings(write_toml(LINKS))
     account = resolve_account(settings, f"{local}@example.net")
     view = read_config(build_clientconfig(settings.providers[0], account))
     assert view.webmail == f"https://login.example.net/?user={in_url}"
@@ -629,7 +468,7 @@ def test_a_local_part_in_a_link_stays_data(
     assert [s.username for s in view.incoming] == [f"{local}@example.net"]  # usernames are not URLs
 
 
-def test_links_keep_their_placeholders_without_an_account(write_settings: Callable[[str], Path]) -> None:
-    view = read_config(build_clientconfig(load_settings(write_settings(LINKS)).providers[0]))
+def test_links_keep_their_placeholders_without_an_account(write_toml: Callable[[str], Path]) -> None:
+    view = read_config(build_clientconfig(load_settings(write_toml(LINKS)).providers[0]))
     assert view.webmail == "https://login.%EMAILDOMAIN%/?user=%EMAILLOCALPART%"
     assert view.documentation == (DocumentationView("https://help.%EMAILDOMAIN%/", ((None, "Aide"),)),)

@@ -22,12 +22,11 @@ from autoconfig.directory import Entry, StaffDirectory, search_filter
 from autoconfig.errors import SettingsError
 from autoconfig.settings import DirectoryLookup, Settings, load_settings
 from autoconfig.web.app import create_app
-
-from .conftest import MINIMAL
-from .ldap_server import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, own_slapd, slapd
-from .live import free_port
-from .test_autodiscover import outlook_request, read_pox
-from .test_clientconfig import read_config
+from tests.helpers.ldap_server import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, own_slapd, slapd
+from tests.helpers.live import free_port
+from tests.helpers.outlook import outlook_request, read_pox
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
+from tests.helpers.thunderbird import read_config
 
 __all__ = ["own_slapd", "slapd"]  # the fixtures, imported for pytest
 
@@ -454,9 +453,9 @@ def test_a_stopped_directory_still_answers_with_the_rule(own_slapd: Slapd, tmp_p
 # --- the settings keys ----------------------------------------------------------------------------------
 
 
-def settings_error(write_settings: Callable[[str], Path], text: str) -> str:
+def settings_error(write_toml: Callable[[str], Path], text: str) -> str:
     with pytest.raises(SettingsError) as info:
-        load_settings(write_settings(text))
+        load_settings(write_toml(text))
     return info.value.render()
 
 
@@ -466,8 +465,8 @@ def with_lookup(lines: str) -> str:
     )
 
 
-def test_a_valid_lookup_loads(write_settings: Callable[[str], Path]) -> None:
-    (provider,) = load_settings(write_settings(with_lookup('url = "ldaps://ldap.ac-paris.fr/"'))).providers
+def test_a_valid_lookup_loads(write_toml: Callable[[str], Path]) -> None:
+    (provider,) = load_settings(write_toml(with_lookup('url = "ldaps://ldap.ac-paris.fr/"'))).providers
     assert provider.directory is not None
     assert provider.directory.lookup is not None
     lookup = provider.directory.lookup
@@ -488,8 +487,8 @@ def test_a_valid_lookup_loads(write_settings: Callable[[str], Path]) -> None:
         "ldap://ldap.ac-paris.fr:99999",
     ],
 )
-def test_a_bad_url_is_refused(write_settings: Callable[[str], Path], url: str) -> None:
-    text = settings_error(write_settings, with_lookup(f'url = "{url}"'))
+def test_a_bad_url_is_refused(write_toml: Callable[[str], Path], url: str) -> None:
+    text = settings_error(write_toml, with_lookup(f'url = "{url}"'))
     assert "providers[0].directory.lookup.url" in text
     assert "ldap://host[:port]" in text
 
@@ -504,23 +503,23 @@ def test_a_bad_url_is_refused(write_settings: Callable[[str], Path], url: str) -
         "((mail={address})",
     ],
 )
-def test_a_bad_filter_is_refused(write_settings: Callable[[str], Path], ldap_filter: str) -> None:
-    text = settings_error(write_settings, with_lookup(f'url = "ldap://127.0.0.1"\nfilter = "{ldap_filter}"'))
+def test_a_bad_filter_is_refused(write_toml: Callable[[str], Path], ldap_filter: str) -> None:
+    text = settings_error(write_toml, with_lookup(f'url = "ldap://127.0.0.1"\nfilter = "{ldap_filter}"'))
     assert "providers[0].directory.lookup.filter" in text
     assert "(mail={address})" in text  # the fix shows one
 
 
-def test_bind_dn_without_password_file_is_refused(write_settings: Callable[[str], Path]) -> None:
-    text = settings_error(write_settings, with_lookup(f'url = "ldap://127.0.0.1"\nbind_dn = "{SERVICE_DN}"'))
+def test_bind_dn_without_password_file_is_refused(write_toml: Callable[[str], Path]) -> None:
+    text = settings_error(write_toml, with_lookup(f'url = "ldap://127.0.0.1"\nbind_dn = "{SERVICE_DN}"'))
     assert "providers[0].directory.lookup.bind_password_file" in text
     assert "go together" in text
 
 
 @pytest.mark.parametrize("line", ["timeout = 0", "timeout = 60", "cache_ttl = -1", "cache_size = -5"])
-def test_out_of_range_numbers_are_refused(write_settings: Callable[[str], Path], line: str) -> None:
+def test_out_of_range_numbers_are_refused(write_toml: Callable[[str], Path], line: str) -> None:
     key = line.split(maxsplit=1)[0]
     assert f"providers[0].directory.lookup.{key}" in settings_error(
-        write_settings, with_lookup(f'url = "ldap://127.0.0.1"\n{line}')
+        write_toml, with_lookup(f'url = "ldap://127.0.0.1"\n{line}')
     )
 
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from .conftest import ROOT, build_wheel
-from .live import free_port, stop, wait_for
+from tests.helpers.live import free_port, stop, wait_for
+from tests.helpers.paths import ROOT, build_wheel
 
 DOCKERFILE = ROOT / "Dockerfile"
 PORT = "8080"

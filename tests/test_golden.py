@@ -1,7 +1,7 @@
 """Behaviour kept: every endpoint and command answers as recorded in tests/data/golden/ (see golden.py).
 
 A difference is either a regression or a change meant to happen; in the second case, record anew with
-`.venv/bin/python -m tests.golden --update` and let the diff of tests/data/golden/ show what changed.
+`.venv/bin/python -m tests.helpers.golden --update` and let the diff of tests/data/golden/ show what changed.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .golden import golden_path, record_all
+from tests.helpers.golden import golden_path, record_all
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,8 @@ from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_
 from autoconfig.settings import load_settings
 from autoconfig.web.app import create_app, reload_settings
 from autoconfig.web.health import file_problems, health_report
-
-from .certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
-from .conftest import MINIMAL
+from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 # /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
 LOOPBACK = ("127.0.0.1", 50000)
@@ -49,13 +48,13 @@ Deploy = Callable[[dt.timedelta], Deployment]
 
 
 @pytest.fixture
-def deploy(tmp_path: Path, write_settings: Callable[[str], Path]) -> Deploy:
+def deploy(tmp_path: Path, write_toml: Callable[[str], Path]) -> Deploy:
     """Serve MINIMAL with a [signing] whose leaf certificate expires after the given time."""
 
     def make(validity: dt.timedelta) -> Deployment:
         chain = make_chain("ec", leaf_not_before=NOW - dt.timedelta(days=400), leaf_not_after=NOW + validity)
         files = chain.write(tmp_path / "tls")
-        path = write_settings(MINIMAL + files.signing_toml())
+        path = write_toml(MINIMAL + files.signing_toml())
         return Deployment(path, files, TestClient(create_app(load_settings(path)), client=LOOPBACK))
 
     return make
@@ -114,9 +113,9 @@ def test_the_30_day_boundary(deploy: Deploy) -> None:
 
 
 def test_without_signing_there_is_no_expiry_to_report(
-    write_settings: Callable[[str], Path],
+    write_toml: Callable[[str], Path],
 ) -> None:
-    path = write_settings(MINIMAL)
+    path = write_toml(MINIMAL)
     client = TestClient(create_app(load_settings(path)), client=LOOPBACK)
     response = client.get("/healthz")
     assert response.status_code == 200
@@ -183,8 +182,8 @@ def test_a_missing_settings_file_is_failing(deploy: Deploy) -> None:
     assert "cannot read the file" in body["settings"]["file_problems"]
 
 
-def test_file_problems_is_none_for_the_served_file(write_settings: Callable[[str], Path]) -> None:
-    path = write_settings(MINIMAL)
+def test_file_problems_is_none_for_the_served_file(write_toml: Callable[[str], Path]) -> None:
+    path = write_toml(MINIMAL)
     assert file_problems(path, hashlib.sha256(path.read_bytes()).hexdigest()) is None
     path.write_text(MINIMAL + "\nunknown_key = 1\n", encoding="utf-8")
     problems = file_problems(path, "0" * 64)

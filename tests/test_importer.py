@@ -24,8 +24,7 @@ from autoconfig.errors import SettingsError
 from autoconfig.formats.importer import Imported, ImportFormatError, import_clientconfig
 from autoconfig.formats.thunderbird import build_clientconfig
 from autoconfig.settings import Provider, load_settings
-
-from .conftest import CORPUS, ROOT
+from tests.helpers.paths import CORPUS, ROOT
 
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.xml"))
 CORPUS_SIZE = 28

@@ -21,9 +21,8 @@ from autoconfig.web.app import create_app
 from autoconfig.web.metrics import PROFILES_SIGNED
 from autoconfig.web.middleware import Edge, ServiceMiddleware
 from autoconfig.web.profiles import BusyError, SignedProfiles
-
-from .conftest import MINIMAL
-from .live import serving
+from tests.helpers.live import serving
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 JEAN = "jean.dupont@ac-paris.fr"
 
@@ -166,9 +165,9 @@ def test_an_answer_already_under_way_is_cut_not_doubled() -> None:
 
 
 def test_a_slow_body_meets_the_deadline_on_a_real_server(
-    tmp_path: Path, write_settings: Callable[[str], Path]
+    tmp_path: Path, write_toml: Callable[[str], Path]
 ) -> None:
-    path = write_settings(
+    path = write_toml(
         MINIMAL.replace(
             'public_url = "https://autoconfig.example.org"',
             'public_url = "https://autoconfig.example.org"\nrequest_timeout = 0.5',

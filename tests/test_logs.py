@@ -40,8 +40,7 @@ from autoconfig.web.accesslog import (
 )
 from autoconfig.web.app import create_app, reload_settings
 from autoconfig.web.middleware import Edge, ServiceMiddleware
-
-from .conftest import MINIMAL
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 HASHED = re.compile(r"h:[0-9a-f]{12}@ac-paris\.fr")
 
@@ -185,9 +184,9 @@ Get = Callable[[str], list[str]]
 
 
 @pytest.fixture
-def get(caplog: pytest.LogCaptureFixture, write_settings: Callable[[str], Path]) -> Get:
+def get(caplog: pytest.LogCaptureFixture, write_toml: Callable[[str], Path]) -> Get:
     """GET a URL through an app whose mode is the settings' default; return the access log lines."""
-    mode = load_settings(write_settings(MINIMAL)).service.log_addresses
+    mode = load_settings(write_toml(MINIMAL)).service.log_addresses
     assert mode == "redact"
     client = TestClient(make_app(mode))
 
@@ -371,10 +370,10 @@ def test_json_hash_mode(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_the_log_settings_follow_a_reload(
-    caplog: pytest.LogCaptureFixture, write_settings: Callable[[str], Path]
+    caplog: pytest.LogCaptureFixture, write_toml: Callable[[str], Path]
 ) -> None:
     # create_app's access log reads the settings being served at each request.
-    path = write_settings(MINIMAL)
+    path = write_toml(MINIMAL)
     app = create_app(load_settings(path))
     client = TestClient(app)
     url = "/guide?email=ana.lopez%40example.org&lang=en"

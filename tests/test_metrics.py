@@ -14,16 +14,15 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import multiprocess
-from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from autoconfig.settings import load_settings
 from autoconfig.web.app import create_app, reload_settings
 from autoconfig.web.routes import classify
-
-from .conftest import MINIMAL
-from .live import serving, wait_for
+from tests.helpers.live import serving, wait_for
+from tests.helpers.prometheus import Samples, parse_metrics, value
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 JEAN = "jean.dupont@ac-paris.fr"
 LOOPBACK = ("127.0.0.1", 40000)
@@ -39,21 +38,6 @@ OUTLOOK_BODY = (
     "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
     "</AcceptableResponseSchema></Request></Autodiscover>"
 ).encode()
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def parse(text: str) -> Samples:
-    """Every sample of a Prometheus text exposition, by name and labels."""
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
 
 
 def requests(samples: Samples, endpoint: str, family: str, status: int) -> float:
@@ -72,7 +56,7 @@ def scrape(client: TestClient) -> Samples:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=")
     assert response.headers["cache-control"] == "no-store"
-    return parse(response.text)
+    return parse_metrics(response.text)
 
 
 def test_requests_are_counted_by_endpoint_family_and_status(client: TestClient) -> None:
@@ -157,8 +141,8 @@ def test_signing_is_counted_and_timed(client: TestClient) -> None:
     assert value(after, "autoconfig_signing_duration_seconds_sum") > 0
 
 
-def test_unsigned_profiles_are_not_counted_as_signed(write_settings: Callable[[str], Path]) -> None:
-    client = TestClient(create_app(load_settings(write_settings(MINIMAL))), client=LOOPBACK)
+def test_unsigned_profiles_are_not_counted_as_signed(write_toml: Callable[[str], Path]) -> None:
+    client = TestClient(create_app(load_settings(write_toml(MINIMAL))), client=LOOPBACK)
     before = scrape(client)
     response = client.get("/profile.mobileconfig", params={"email": "ana@example.org"})
     assert response.status_code == 200
@@ -170,8 +154,8 @@ def test_unsigned_profiles_are_not_counted_as_signed(write_settings: Callable[[s
     assert requests(after, "mobileconfig", "apple", 200) - requests(before, "mobileconfig", "apple", 200) == 1
 
 
-def test_reloads_are_counted_by_result(write_settings: Callable[[str], Path]) -> None:
-    path = write_settings(MINIMAL)
+def test_reloads_are_counted_by_result(write_toml: Callable[[str], Path]) -> None:
+    path = write_toml(MINIMAL)
     app = create_app(load_settings(path))
     client = TestClient(app, client=LOOPBACK)
     before = scrape(client)
@@ -185,9 +169,9 @@ def test_reloads_are_counted_by_result(write_settings: Callable[[str], Path]) ->
     assert value(after, name, result="failed") - value(before, name, result="failed") == 1
 
 
-def _app(write_settings: Callable[[str], Path], service: str) -> Starlette:
+def _app(write_toml: Callable[[str], Path], service: str) -> Starlette:
     text = MINIMAL.replace('public_url = "https://autoconfig.example.org"', f"public_url = {service}")
-    return create_app(load_settings(write_settings(text)))
+    return create_app(load_settings(write_toml(text)))
 
 
 @pytest.mark.parametrize(
@@ -208,9 +192,9 @@ def _app(write_settings: Callable[[str], Path], service: str) -> Starlette:
     ],
 )
 def test_who_may_read_the_metrics(
-    write_settings: Callable[[str], Path], service: str, client_address: str, status: int
+    write_toml: Callable[[str], Path], service: str, client_address: str, status: int
 ) -> None:
-    client = TestClient(_app(write_settings, service), client=(client_address, 40000))
+    client = TestClient(_app(write_toml, service), client=(client_address, 40000))
     response = client.get("/metrics")
     assert response.status_code == status
     if status == 404:
@@ -305,7 +289,7 @@ def test_two_workers_are_summed(tmp_path: Path) -> None:
         assert sum(counts.values()) == sent
         # Every scrape, whichever worker answers it, shows the whole service.
         for _ in range(6):
-            samples = parse(server.get("/metrics").text)
+            samples = parse_metrics(server.get("/metrics").text)
             assert requests(samples, "clientconfig", "thunderbird", 200) == sent
             assert (
                 value(samples, "autoconfig_request_duration_seconds_count", endpoint="clientconfig") == sent

@@ -21,8 +21,7 @@ from autoconfig.errors import RequestError
 from autoconfig.formats.apple import build_mobileconfig, build_payloads, profile_identifier, profile_uuid
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
-
-from .applecheck import check_profile, load_schema
+from tests.helpers.applecheck import check_profile, load_schema
 
 WriteSettings = Callable[..., Path]
 
@@ -78,11 +77,11 @@ def conforms(profile: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def example(write_settings: WriteSettings) -> Callable[..., Settings]:
+def example(write_toml: WriteSettings) -> Callable[..., Settings]:
     """Settings from `settings_text(...)`, written to a fresh folder."""
 
     def make(incoming: str = IMAP_STARTTLS, outgoing: str = SMTP_STARTTLS, extra: str = "") -> Settings:
-        return load_settings(write_settings(settings_text(incoming, outgoing, extra)))
+        return load_settings(write_toml(settings_text(incoming, outgoing, extra)))
 
     return make
 
@@ -428,9 +427,9 @@ def test_texts_are_localised(settings: Settings) -> None:
     assert french["PayloadIdentifier"] == english["PayloadIdentifier"]
 
 
-def test_description_shows_an_idn_domain_in_unicode(write_settings: WriteSettings) -> None:
+def test_description_shows_an_idn_domain_in_unicode(write_toml: WriteSettings) -> None:
     text = settings_text().replace('"example.org", "example.net"', '"example.org", "exämple.net"')
-    profile = profile_of(load_settings(write_settings(text)), "anne.marie@EXÄMPLE.net", "en")
+    profile = profile_of(load_settings(write_toml(text)), "anne.marie@EXÄMPLE.net", "en")
     assert profile["PayloadDescription"].startswith("Sets up mail for anne.marie@exämple.net.")
     assert by_type(profile)[MAIL]["EmailAddress"] == "anne.marie@xn--exmple-cua.net"
 
@@ -487,7 +486,7 @@ def test_identifiers_differ_between_people_and_providers() -> None:
 
 
 def test_identifiers_depend_on_provider_and_address_only(
-    settings: Settings, write_settings: WriteSettings
+    settings: Settings, write_toml: WriteSettings
 ) -> None:
     # Other settings (servers, names, a calendar removed) keep the identifiers: re-installing replaces.
     text = (profiles_dir() / "ac-paris.toml").read_text(encoding="utf-8")
@@ -495,7 +494,7 @@ def test_identifiers_depend_on_provider_and_address_only(
         'host = "imap.ac-paris.fr"', 'host = "mail.ac-paris.fr"'
     )
     changed = changed[: changed.index("[providers.calendar]")]
-    other = load_settings(write_settings(changed))
+    other = load_settings(write_toml(changed))
     before, after = profile_of(settings), profile_of(other)
     assert after["PayloadOrganization"] == "Rectorat de Paris"
     assert after["PayloadIdentifier"] == before["PayloadIdentifier"]

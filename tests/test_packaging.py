@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import build_wheel
+from tests.helpers.paths import build_wheel
 
 
 @pytest.fixture(scope="module")

@@ -17,9 +17,8 @@ from autoconfig.settings import load_settings
 from autoconfig.web.accesslog import ACCESS_LOGGER
 from autoconfig.web.app import create_app, reload_settings
 from autoconfig.web.middleware import Networks, forwarded_client
-
-from .conftest import MINIMAL
-from .live import serving, wait_for
+from tests.helpers.live import serving, wait_for
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 PROXIES: Networks = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8:1::/48")]
 PROXY = "10.0.0.1"
@@ -62,21 +61,21 @@ def test_nothing_is_trusted_without_trusted_proxies() -> None:
 # --- through the application -------------------------------------------------------------------------
 
 
-def make_app(write_settings: Callable[[str], Path], trusted: str = '["10.0.0.0/8"]') -> Starlette:
+def make_app(write_toml: Callable[[str], Path], trusted: str = '["10.0.0.0/8"]') -> Starlette:
     text = MINIMAL.replace(
         'public_url = "https://autoconfig.example.org"',
         f'public_url = "https://autoconfig.example.org"\nlog_format = "json"\ntrusted_proxies = {trusted}',
     )
-    return create_app(load_settings(write_settings(text)))
+    return create_app(load_settings(write_toml(text)))
 
 
 Clients = Callable[[], list[str]]
 
 
 @pytest.fixture
-def app(write_settings: Callable[[str], Path]) -> Starlette:
+def app(write_toml: Callable[[str], Path]) -> Starlette:
     """Trusts the proxies in 10.0.0.0/8; logs in JSON."""
-    return make_app(write_settings)
+    return make_app(write_toml)
 
 
 @pytest.fixture
@@ -119,9 +118,9 @@ def test_the_access_log_and_the_metrics_check_see_the_forwarded_client(
 
 
 def test_loopback_is_not_a_proxy_unless_listed(
-    write_settings: Callable[[str], Path], access_clients: Clients
+    write_toml: Callable[[str], Path], access_clients: Clients
 ) -> None:
-    client = TestClient(make_app(write_settings, trusted="[]"), client=("127.0.0.1", 50000))
+    client = TestClient(make_app(write_toml, trusted="[]"), client=("127.0.0.1", 50000))
     # Someone on the machine cannot pass for someone else, and cannot lock Prometheus out either.
     assert client.get("/metrics", headers={"X-Forwarded-For": REAL}).status_code == 200
     assert access_clients() == ["127.0.0.1"]
@@ -139,19 +138,17 @@ def test_loopback_is_not_a_proxy_unless_listed(
     ],
 )
 def test_the_scheme_follows_a_trusted_proxy_only(
-    write_settings: Callable[[str], Path], peer: str, headers: Headers, scheme: str
+    write_toml: Callable[[str], Path], peer: str, headers: Headers, scheme: str
 ) -> None:
     # Starlette's trailing-slash redirect is an absolute URL built from the request's scheme.
-    client = TestClient(make_app(write_settings), client=(peer, 50000))
+    client = TestClient(make_app(write_toml), client=(peer, 50000))
     response = client.get("/guide/", headers=headers, follow_redirects=False)
     assert response.status_code == 307
     assert response.headers["location"] == f"{scheme}://testserver/guide"
 
 
-def test_trusted_proxies_follow_a_reload(
-    write_settings: Callable[[str], Path], access_clients: Clients
-) -> None:
-    app = make_app(write_settings, trusted="[]")
+def test_trusted_proxies_follow_a_reload(write_toml: Callable[[str], Path], access_clients: Clients) -> None:
+    app = make_app(write_toml, trusted="[]")
     client = TestClient(app, client=(PROXY, 50000))
     client.get("/healthz", headers={"X-Forwarded-For": REAL})
     path = app.state.loaded.settings.source
@@ -170,13 +167,13 @@ def _log_clients(log: str, marker: str) -> list[str]:
 
 @pytest.mark.parametrize(("trusted", "metrics"), [('["127.0.0.1/32"]', 404), ("[]", 200)])
 def test_a_real_server_trusts_only_its_settings(
-    tmp_path: Path, write_settings: Callable[[str], Path], trusted: str, metrics: int
+    tmp_path: Path, write_toml: Callable[[str], Path], trusted: str, metrics: int
 ) -> None:
     text = MINIMAL.replace(
         'public_url = "https://autoconfig.example.org"',
         f'public_url = "https://autoconfig.example.org"\nlog_format = "json"\ntrusted_proxies = {trusted}',
     )
-    with serving(tmp_path / "logs", settings=write_settings(text)) as server:
+    with serving(tmp_path / "logs", settings=write_toml(text)) as server:
         spoof = {"X-Forwarded-For": REAL}
         marker = "marker-forwarded"
         assert server.get(f"/?{marker}=1", headers=spoof).status_code == 200

@@ -14,8 +14,7 @@ from autoconfig.cli import main
 from autoconfig.errors import SettingsError
 from autoconfig.settings import Settings, iter_keys, load_settings
 from autoconfig.web.app import create_app
-
-from .conftest import ROOT
+from tests.helpers.paths import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -37,13 +36,13 @@ def test_every_settings_key_is_documented_and_every_documented_key_exists() -> N
     assert documented - declared == set(), "keys in the README that the settings do not have"
 
 
-def test_the_minimal_settings_file_is_valid(write_settings: Callable[[str], Path]) -> None:
+def test_the_minimal_settings_file_is_valid(write_toml: Callable[[str], Path]) -> None:
     block = _code_blocks(_section("## The settings file"), "toml")[0]
-    settings = load_settings(write_settings(block))
+    settings = load_settings(write_toml(block))
     assert settings.summary() == "1 provider, 1 domain, 2 servers"
 
 
-def test_the_sample_problem_report_is_what_check_prints(write_settings: Callable[[str], Path]) -> None:
+def test_the_sample_problem_report_is_what_check_prints(write_toml: Callable[[str], Path]) -> None:
     sample = next(b for b in _code_blocks(_section("## Using it")) if "problems" in b)
     broken = """
     [service]
@@ -65,7 +64,7 @@ def test_the_sample_problem_report_is_what_check_prints(write_settings: Callable
     security = "starttls"
     """
     with pytest.raises(SettingsError) as caught:
-        load_settings(write_settings(broken))
+        load_settings(write_toml(broken))
     printed = caught.value.render().replace(str(caught.value.source), "settings.toml")
     assert sorted(printed.strip().splitlines()) == sorted(sample.strip().splitlines())
 

@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from autoconfig.paths import profiles_dir
-
-from .live import Server, serving, wait_for
-from .test_metrics import parse, value
+from tests.helpers.live import Server, serving, wait_for
+from tests.helpers.prometheus import parse_metrics, value
 
 JEAN = "jean.dupont@ac-paris.fr"
 CONFIG = f"/mail/config-v1.1.xml?emailaddress={JEAN}"
@@ -117,7 +116,7 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_old_settings(live: tuple[Ser
 
     if workers == 1:
         # The reloads counted by result, in the process that did them.
-        samples = parse(server.get("/metrics").text)
+        samples = parse_metrics(server.get("/metrics").text)
         assert value(samples, RELOADS, result="ok") == 1
         assert value(samples, RELOADS, result="failed") == 1
 

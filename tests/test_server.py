@@ -12,14 +12,17 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from .live import Server, serving
-from .test_app_autodiscover import JSON_PATHS, OUTLOOK_HEADERS, SETTINGS_ANSWER, XML_PATHS
-from .test_autodiscover import (
+from tests.helpers.live import Server, serving
+from tests.helpers.outlook import (
     BILLION_LAUGHS,
+    JSON_PATHS,
     MOBILESYNC,
     MOBILESYNC_REQUEST_NS,
     OUTLOOK,
+    OUTLOOK_HEADERS,
     RESPONSE,
+    SETTINGS_ANSWER,
+    XML_PATHS,
     XXE_PASSWD,
     ErrorView,
     PoxView,
@@ -29,7 +32,7 @@ from .test_autodiscover import (
     read_error,
     read_pox,
 )
-from .test_clientconfig import ServerView, read_config
+from tests.helpers.thunderbird import ServerView, read_config
 
 JEAN = "jean.dupont@ac-paris.fr"
 

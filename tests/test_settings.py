@@ -22,8 +22,7 @@ from autoconfig.settings import (
     load_settings,
     settings_warnings,
 )
-
-from .conftest import MINIMAL
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 WriteSettings = Callable[..., Path]
 
@@ -153,10 +152,10 @@ def test_ile_de_france_profile() -> None:
         assert settings.provider_for(provider.domains[0]) is provider
 
 
-def test_digest_is_sha256_of_the_file(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL)
+def test_digest_is_sha256_of_the_file(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL)
     assert load_settings(path).digest == hashlib.sha256(path.read_bytes()).hexdigest()
-    other = write_settings(MINIMAL + "# a comment changes the digest\n", "other.toml")
+    other = write_toml(MINIMAL + "# a comment changes the digest\n", "other.toml")
     assert load_settings(other).digest != load_settings(path).digest
 
 
@@ -168,8 +167,8 @@ def test_bundled_digest(settings: Settings) -> None:
 # --- defaults and normalisation -----------------------------------------------------------------------
 
 
-def test_defaults(write_settings: WriteSettings) -> None:
-    settings = load_settings(write_settings(MINIMAL))
+def test_defaults(write_toml: WriteSettings) -> None:
+    settings = load_settings(write_toml(MINIMAL))
     service = settings.service
     assert service.public_url == "https://autoconfig.example.org"
     assert (service.languages, service.default_language) == (("fr", "en"), "fr")
@@ -201,45 +200,43 @@ def test_defaults(write_settings: WriteSettings) -> None:
         ("pop3", "none", 110),
     ],
 )
-def test_incoming_port_default(
-    write_settings: WriteSettings, protocol: str, security: str, port: int
-) -> None:
+def test_incoming_port_default(write_toml: WriteSettings, protocol: str, security: str, port: int) -> None:
     text = edit((IMAP, f'protocol = "{protocol}"\nhost = "in.example.org"\nsecurity = "{security}"'))
-    server = load_settings(write_settings(text)).providers[0].incoming[0]
+    server = load_settings(write_toml(text)).providers[0].incoming[0]
     assert server.port is None
     assert server.protocol == protocol
     assert server.effective_port == port
 
 
 @pytest.mark.parametrize(("security", "port"), [("tls", 465), ("starttls", 587), ("none", 587)])
-def test_outgoing_port_default(write_settings: WriteSettings, security: str, port: int) -> None:
+def test_outgoing_port_default(write_toml: WriteSettings, security: str, port: int) -> None:
     text = edit((SMTP, f'host = "smtp.example.org"\nsecurity = "{security}"'))
-    server = load_settings(write_settings(text)).providers[0].outgoing[0]
+    server = load_settings(write_toml(text)).providers[0].outgoing[0]
     assert server.port is None
     assert server.effective_port == port
 
 
 @pytest.mark.parametrize(("security", "port"), [("tls", 636), ("starttls", 389), ("none", 389)])
-def test_directory_port_default(write_settings: WriteSettings, security: str, port: int) -> None:
+def test_directory_port_default(write_toml: WriteSettings, security: str, port: int) -> None:
     text = MINIMAL + f'[providers.directory]\nhost = "ldap.example.org"\nsecurity = "{security}"\n'
     text += 'base_dn = "ou=people,dc=example,dc=org"\n'
-    directory = load_settings(write_settings(text)).providers[0].directory
+    directory = load_settings(write_toml(text)).providers[0].directory
     assert directory is not None
     assert directory.effective_port == port
 
 
-def test_explicit_nonstandard_port_is_kept(write_settings: WriteSettings) -> None:
+def test_explicit_nonstandard_port_is_kept(write_toml: WriteSettings) -> None:
     text = edit(('port = 143\nsecurity = "starttls"', 'port = 10143\nsecurity = "tls"'))
-    server = load_settings(write_settings(text)).providers[0].incoming[0]
+    server = load_settings(write_toml(text)).providers[0].incoming[0]
     assert (server.port, server.effective_port, server.security) == (10143, 10143, "tls")
 
 
-def test_idn_domain_and_host_become_a_labels(write_settings: WriteSettings) -> None:
+def test_idn_domain_and_host_become_a_labels(write_toml: WriteSettings) -> None:
     text = edit(
         (DOMAINS, 'domains = ["Exämple.FR", "Example.org."]'),
         ('host = "imap.example.org"', 'host = "IMAP.Exämple.fr"'),
     )
-    settings = load_settings(write_settings(text))
+    settings = load_settings(write_toml(text))
     provider = settings.providers[0]
     assert provider.domains == ("xn--exmple-cua.fr", "example.org")
     assert provider.incoming[0].host == "imap.xn--exmple-cua.fr"
@@ -247,16 +244,16 @@ def test_idn_domain_and_host_become_a_labels(write_settings: WriteSettings) -> N
     assert settings.provider_for("example.org") is provider
 
 
-def test_provider_for_unknown_domain(write_settings: WriteSettings) -> None:
-    settings = load_settings(write_settings(MINIMAL))
+def test_provider_for_unknown_domain(write_toml: WriteSettings) -> None:
+    settings = load_settings(write_toml(MINIMAL))
     assert settings.provider_for("example.org") is settings.providers[0]
     assert settings.provider_for("example.com") is None
     assert settings.provider_for("imap.example.org") is None
 
 
-def test_ip_literal_host_is_canonical(write_settings: WriteSettings) -> None:
+def test_ip_literal_host_is_canonical(write_toml: WriteSettings) -> None:
     text = edit(('host = "imap.example.org"', 'host = "[2001:DB8::0:1]"'))
-    assert load_settings(write_settings(text)).providers[0].incoming[0].host == "2001:db8::1"
+    assert load_settings(write_toml(text)).providers[0].incoming[0].host == "2001:db8::1"
 
 
 @pytest.mark.parametrize(
@@ -266,26 +263,26 @@ def test_ip_literal_host_is_canonical(write_settings: WriteSettings) -> None:
         ('["OAuth2", "password-cleartext"]', ("OAuth2", "password-cleartext")),
     ],
 )
-def test_auth_as_string_or_list(write_settings: WriteSettings, written: str, stored: tuple[str, ...]) -> None:
+def test_auth_as_string_or_list(write_toml: WriteSettings, written: str, stored: tuple[str, ...]) -> None:
     text = edit((IMAP, f"{IMAP}\nauth = {written}"))
-    assert load_settings(write_settings(text)).providers[0].incoming[0].auth == stored
+    assert load_settings(write_toml(text)).providers[0].incoming[0].auth == stored
 
 
-def test_email_domain_placeholder_in_host_and_url(write_settings: WriteSettings) -> None:
+def test_email_domain_placeholder_in_host_and_url(write_toml: WriteSettings) -> None:
     text = edit(('host = "imap.example.org"', 'host = "Mail.%EmailDomain%"'))
     text += '[providers.links]\nwebmail = "https://webmail.%EMAILDOMAIN%/"\n'
-    provider = load_settings(write_settings(text)).providers[0]
+    provider = load_settings(write_toml(text)).providers[0]
     assert provider.incoming[0].host == "mail.%EMAILDOMAIN%"
     assert provider.links.webmail == "https://webmail.%EMAILDOMAIN%/"
 
 
-def test_public_url_loses_its_trailing_slash(write_settings: WriteSettings) -> None:
+def test_public_url_loses_its_trailing_slash(write_toml: WriteSettings) -> None:
     text = edit(('"https://autoconfig.example.org"', '"https://example.org/autoconfig/"'))
-    assert load_settings(write_settings(text)).service.public_url == "https://example.org/autoconfig"
+    assert load_settings(write_toml(text)).service.public_url == "https://example.org/autoconfig"
 
 
-def test_signing_paths_are_relative_to_the_settings_file(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "tls/cert.pem"\nkey = "tls/key.pem"\n')
+def test_signing_paths_are_relative_to_the_settings_file(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL + '[signing]\ncertificate = "tls/cert.pem"\nkey = "tls/key.pem"\n')
     (path.parent / "tls").mkdir()
     for name in ("cert.pem", "key.pem"):
         (path.parent / "tls" / name).write_text("-----BEGIN-----\n", encoding="ascii")
@@ -296,8 +293,8 @@ def test_signing_paths_are_relative_to_the_settings_file(write_settings: WriteSe
     assert settings.signing.chain == ()
 
 
-def test_overrides_table(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "overrides.csv" }'))
+def test_overrides_table(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "overrides.csv" }'))
     (path.parent / "overrides.csv").write_text(
         "\ufeffaddress,login,name\n"
         "Jean.Dupont@Exämple.FR,jdupont2,Jean Dupont\n"
@@ -311,10 +308,10 @@ def test_overrides_table(write_settings: WriteSettings) -> None:
     }
 
 
-def test_localized_text_by_language(write_settings: WriteSettings) -> None:
+def test_localized_text_by_language(write_toml: WriteSettings) -> None:
     text = MINIMAL + '[providers.support]\nhours = { fr = "9 h - 17 h", en = "9 am - 5 pm" }\n'
     text += 'postal_address = "1 rue de l\'Exemple"\n'
-    support = load_settings(write_settings(text)).providers[0].support
+    support = load_settings(write_toml(text)).providers[0].support
     assert support.hours is not None
     assert support.hours.items() == (("fr", "9 h - 17 h"), ("en", "9 am - 5 pm"))
     assert support.hours.get("en") == "9 am - 5 pm"
@@ -334,8 +331,8 @@ def test_localized_get_fallbacks() -> None:
     assert Localized(((None, "one text"),)).get("en") == "one text"
 
 
-def test_settings_are_frozen(write_settings: WriteSettings) -> None:
-    settings = load_settings(write_settings(MINIMAL))
+def test_settings_are_frozen(write_toml: WriteSettings) -> None:
+    settings = load_settings(write_toml(MINIMAL))
     with pytest.raises(ValidationError, match="frozen"):
         settings.service.public_url = "https://evil.example.org"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="frozen"):
@@ -372,26 +369,26 @@ def test_iter_keys_lists_every_key() -> None:
     assert "providers.incoming.effective_port" not in keys
 
 
-def test_warning_without_signing(write_settings: WriteSettings) -> None:
-    notes = settings_warnings(load_settings(write_settings(MINIMAL)))
+def test_warning_without_signing(write_toml: WriteSettings) -> None:
+    notes = settings_warnings(load_settings(write_toml(MINIMAL)))
     assert len(notes) == 1
     assert notes[0].startswith("no [signing]: Apple profiles will be served unsigned")
 
 
-def test_no_warning_with_signing(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "cert.pem"\nkey = "key.pem"\n')
+def test_no_warning_with_signing(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL + '[signing]\ncertificate = "cert.pem"\nkey = "key.pem"\n')
     (path.parent / "cert.pem").write_text("x", encoding="ascii")
     (path.parent / "key.pem").write_text("x", encoding="ascii")
     assert settings_warnings(load_settings(path)) == []
 
 
-def test_warning_for_cleartext_password_without_encryption(write_settings: WriteSettings) -> None:
+def test_warning_for_cleartext_password_without_encryption(write_toml: WriteSettings) -> None:
     text = edit(
         ('port = 587\nsecurity = "starttls"', 'port = 587\nsecurity = "none"\nauth = "password-encrypted"'),
         ('port = 143\nsecurity = "starttls"', 'port = 143\nsecurity = "none"'),
     )
     text += '\n[[providers.incoming]]\nprotocol = "pop3"\nhost = "pop.example.org"\nsecurity = "none"\n'
-    notes = settings_warnings(load_settings(write_settings(text)))
+    notes = settings_warnings(load_settings(write_toml(text)))
     unencrypted = [n for n in notes if "unencrypted" in n]
     assert unencrypted == [
         'providers[0].incoming[0]: passwords would cross the network unencrypted (security = "none" '
@@ -430,10 +427,10 @@ def test_file_not_utf8(tmp_path: Path) -> None:
     )
 
 
-def test_toml_syntax_error_names_the_line(write_settings: WriteSettings) -> None:
+def test_toml_syntax_error_names_the_line(write_toml: WriteSettings) -> None:
     text = edit(("port = 587", "port = 587\nsecurity starttls"))
     line = text.splitlines().index("security starttls") + 1
-    error = load_error(write_settings(text))
+    error = load_error(write_toml(text))
     assert_problem(
         error,
         path="(top level)",
@@ -443,8 +440,8 @@ def test_toml_syntax_error_names_the_line(write_settings: WriteSettings) -> None
     )
 
 
-def test_empty_file_asks_for_the_required_tables(write_settings: WriteSettings) -> None:
-    error = load_error(write_settings("# nothing yet\n"))
+def test_empty_file_asks_for_the_required_tables(write_toml: WriteSettings) -> None:
+    error = load_error(write_toml("# nothing yet\n"))
     assert_problem(
         error, path="service", found=None, says="this key is required", fix="add it: The service", count=2
     )
@@ -981,16 +978,16 @@ ONE_PROBLEM: list[tuple[str, str, str, str | None, str, str]] = [
 
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case[0]) for case in ONE_PROBLEM])
-def test_one_problem(write_settings: WriteSettings, case: tuple[str, str, str, str | None, str, str]) -> None:
+def test_one_problem(write_toml: WriteSettings, case: tuple[str, str, str, str | None, str, str]) -> None:
     _, text, path, found, says, fix = case
-    settings_file = write_settings(text)
+    settings_file = write_toml(text)
     error = load_error(settings_file)
     assert error.source == str(settings_file)
     assert_problem(error, path=path, found=found, says=says, fix=fix)
 
 
-def test_misspelt_key_is_both_unknown_and_missing(write_settings: WriteSettings) -> None:
-    error = load_error(write_settings(edit(('host = "imap', 'hots = "imap'))))
+def test_misspelt_key_is_both_unknown_and_missing(write_toml: WriteSettings) -> None:
+    error = load_error(write_toml(edit(('host = "imap', 'hots = "imap'))))
     assert_problem(
         error,
         path="providers[0].incoming[0].hots",
@@ -1009,9 +1006,9 @@ def test_misspelt_key_is_both_unknown_and_missing(write_settings: WriteSettings)
     )
 
 
-def test_list_of_tables_at_top_level_misspelt(write_settings: WriteSettings) -> None:
+def test_list_of_tables_at_top_level_misspelt(write_toml: WriteSettings) -> None:
     # [[provider]] then [[providers.incoming]]: the second makes a `providers` table, not a list.
-    error = load_error(write_settings(edit(("[[providers]]", "[[provider]]"))))
+    error = load_error(write_toml(edit(("[[providers]]", "[[provider]]"))))
     assert_problem(
         error, path="provider", found=None, says="unknown key", fix="did you mean 'providers'?", count=2
     )
@@ -1020,8 +1017,8 @@ def test_list_of_tables_at_top_level_misspelt(write_settings: WriteSettings) -> 
     )
 
 
-def test_overrides_file_missing(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "exceptions.csv" }'))
+def test_overrides_file_missing(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "exceptions.csv" }'))
     assert_problem(
         load_error(path),
         path="providers[0].login.overrides",
@@ -1031,8 +1028,8 @@ def test_overrides_file_missing(write_settings: WriteSettings) -> None:
     )
 
 
-def test_overrides_without_header(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "exceptions.csv" }'))
+def test_overrides_without_header(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "exceptions.csv" }'))
     csv_file = path.parent / "exceptions.csv"
     csv_file.write_text("jean.dupont@example.org,jdupont\n", encoding="utf-8")
     assert_problem(
@@ -1044,8 +1041,8 @@ def test_overrides_without_header(write_settings: WriteSettings) -> None:
     )
 
 
-def test_overrides_bad_lines_are_named(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "exceptions.csv" }'))
+def test_overrides_bad_lines_are_named(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "exceptions.csv" }'))
     (path.parent / "exceptions.csv").write_text(
         "address,login\n"
         "jean.dupont@example.org,jdupont\n"  # 2: fine
@@ -1066,22 +1063,22 @@ def test_overrides_bad_lines_are_named(write_settings: WriteSettings) -> None:
     )
 
 
-def test_overrides_one_bad_line(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "exceptions.csv" }'))
+def test_overrides_one_bad_line(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "exceptions.csv" }'))
     (path.parent / "exceptions.csv").write_text("address,login\nnobody,x\n", encoding="utf-8")
     error = load_error(path)
     assert "exceptions.csv: line 2 has no address" in error.render()
 
 
-def test_overrides_many_bad_lines_are_counted(write_settings: WriteSettings) -> None:
-    path = write_settings(with_login('{ overrides = "exceptions.csv" }'))
+def test_overrides_many_bad_lines_are_counted(write_toml: WriteSettings) -> None:
+    path = write_toml(with_login('{ overrides = "exceptions.csv" }'))
     (path.parent / "exceptions.csv").write_text("address,login\n" + "nobody,x\n" * 12, encoding="utf-8")
     error = load_error(path)
     assert "lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 2 more have no address" in error.render()
 
 
-def test_signing_files_missing(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "tls/cert.pem"\nkey = "tls/key.pem"\n')
+def test_signing_files_missing(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL + '[signing]\ncertificate = "tls/cert.pem"\nkey = "tls/key.pem"\n')
     error = load_error(path)
     for key, name in (("certificate", "cert.pem"), ("key", "key.pem")):
         assert_problem(
@@ -1094,8 +1091,8 @@ def test_signing_files_missing(write_settings: WriteSettings) -> None:
         )
 
 
-def test_signing_chain_must_be_a_list(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = "c.pem"\nkey = "k.pem"\nchain = "ca.pem"\n')
+def test_signing_chain_must_be_a_list(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL + '[signing]\ncertificate = "c.pem"\nkey = "k.pem"\nchain = "ca.pem"\n')
     for name in ("c.pem", "k.pem", "ca.pem"):
         (path.parent / name).write_text("x", encoding="ascii")
     assert_problem(
@@ -1107,8 +1104,8 @@ def test_signing_chain_must_be_a_list(write_settings: WriteSettings) -> None:
     )
 
 
-def test_signing_path_must_be_text(write_settings: WriteSettings) -> None:
-    path = write_settings(MINIMAL + '[signing]\ncertificate = 1\nkey = "k.pem"\n')
+def test_signing_path_must_be_text(write_toml: WriteSettings) -> None:
+    path = write_toml(MINIMAL + '[signing]\ncertificate = 1\nkey = "k.pem"\n')
     (path.parent / "k.pem").write_text("x", encoding="ascii")
     assert_problem(
         load_error(path), path="signing.certificate", found="1", says="this must be text", fix="double quotes"
@@ -1118,7 +1115,7 @@ def test_signing_path_must_be_text(write_settings: WriteSettings) -> None:
 # --- all problems at once -----------------------------------------------------------------------------
 
 
-def test_every_problem_in_one_report(write_settings: WriteSettings) -> None:
+def test_every_problem_in_one_report(write_toml: WriteSettings) -> None:
     text = edit(
         ("https://autoconfig.example.org", "autoconfig.example.org"),
         ('name = "Example"', 'nmae = "Example"'),
@@ -1130,7 +1127,7 @@ def test_every_problem_in_one_report(write_settings: WriteSettings) -> None:
         ('port = 587\nsecurity = "starttls"', 'port = 587\nsecurity = "ssl"'),
     )
     text += PROVIDER  # the same id and domain again
-    error = load_error(write_settings(text))
+    error = load_error(write_toml(text))
     expected = [
         ("service.public_url", '"autoconfig.example.org"', "not an absolute http(s) address"),
         ("providers[0].name", None, "this key is required"),
@@ -1147,17 +1144,17 @@ def test_every_problem_in_one_report(write_settings: WriteSettings) -> None:
     assert [p.path for p in error.problems] == [path for path, _, _ in expected]
 
 
-def test_cross_checks_skip_values_already_reported(write_settings: WriteSettings) -> None:
+def test_cross_checks_skip_values_already_reported(write_toml: WriteSettings) -> None:
     text = MINIMAL + PROVIDER.replace('id = "example.org"', 'id = "not a domain"').replace(
         DOMAINS, 'domains = ["not a domain", "example.net"]'
     )
-    error = load_error(write_settings(text))
+    error = load_error(write_toml(text))
     assert [p.path for p in error.problems] == ["providers[1].id", "providers[1].domains[0]"]
     assert all("this is not a mail domain" in p.message for p in error.problems)
 
 
-def test_problem_render_layout(write_settings: WriteSettings) -> None:
-    path = write_settings(edit(("port = 143", "port = 70000")))
+def test_problem_render_layout(write_toml: WriteSettings) -> None:
+    path = write_toml(edit(("port = 143", "port = 70000")))
     assert load_error(path).render() == (
         f"{path}: 1 problem\n"
         "  providers[0].incoming[0].port: found 70000\n"

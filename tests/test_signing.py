@@ -31,8 +31,7 @@ from autoconfig.formats.signing import (
 from autoconfig.paths import STATE_ENV, state_dir
 from autoconfig.settings import Settings, load_settings, settings_warnings
 from autoconfig.web.app import create_app
-
-from .certs import (
+from tests.helpers.certs import (
     Chain,
     ChainFiles,
     KeyKind,
@@ -45,8 +44,8 @@ from .certs import (
     reissue_leaf,
     write_mismatched_key,
 )
-from .conftest import MINIMAL
-from .test_cli_check import assert_no_traceback, autoconfig
+from tests.helpers.commands import assert_no_traceback, autoconfig
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 ADDRESS = "anne.marie@example.org"
 UNSIGNED_WARNING = "no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)"

@@ -23,8 +23,8 @@ from starlette.testclient import TestClient
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app
 from autoconfig.web.pages import CATALOGUE_DOMAIN, DEVICES
-
-from .conftest import MINIMAL, ROOT
+from tests.helpers.paths import ROOT
+from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
 LOCALE = ROOT / "templates" / "locale"
 POT = LOCALE / "messages.pot"
@@ -237,10 +237,10 @@ def test_every_visible_text_is_translated(client: TestClient, path: str, query: 
     assert same == [], "untranslated, or add to SAME_IN_BOTH if it is a name or a value"
 
 
-def test_the_no_encryption_label_is_translated(write_settings: Callable[[str], Path]) -> None:
+def test_the_no_encryption_label_is_translated(write_toml: Callable[[str], Path]) -> None:
     plain = MINIMAL.replace('port = 143\nsecurity = "starttls"', 'port = 143\nsecurity = "none"')
     assert plain != MINIMAL
-    settings = load_settings(write_settings(plain))
+    settings = load_settings(write_toml(plain))
     with TestClient(create_app(settings), headers={"Host": "autoconfig.example.org"}) as test_client:
         fr = test_client.get("/guide/other", params={"email": "ana@example.org", "lang": "fr"}).text
         en = test_client.get("/guide/other", params={"email": "ana@example.org", "lang": "en"}).text

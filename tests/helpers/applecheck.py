@@ -19,7 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "apple-profile-schema" / "schema.json"
+from tests.helpers.paths import DATA
+
+SCHEMA_PATH = DATA / "apple-profile-schema" / "schema.json"
 
 # Property-list types as plistlib reads them. bool is a subclass of int, hence the explicit exclusion.
 _TYPES: dict[str, tuple[type, ...]] = {

@@ -18,7 +18,7 @@ from typing import TypeVar
 import httpx2
 import pytest
 
-from .conftest import ROOT
+from tests.helpers.paths import ROOT
 
 STARTUP_TIMEOUT = 15.0
 T = TypeVar("T")

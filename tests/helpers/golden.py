@@ -6,7 +6,7 @@ package's modules, so that it measures behaviour whatever the code's layout. Sig
 verified with `openssl cms -verify` against the development certificate and recorded by their signed
 content (a signature differs at every signing).
 
-    .venv/bin/python -m tests.golden --update     # after a change that is meant to change an answer
+    .venv/bin/python -m tests.helpers.golden --update     # after a change that is meant to change an answer
 
 `tests/test_golden.py` compares a fresh recording with tests/data/golden/*.json.
 """
@@ -31,8 +31,8 @@ from urllib.parse import quote
 
 import httpx2
 
-from .conftest import CORPUS, DATA, ROOT
-from .live import Server, serving
+from tests.helpers.live import Server, serving
+from tests.helpers.paths import CORPUS, DATA, ROOT
 
 GOLDEN = DATA / "golden"
 PROFILES = ROOT / "profiles"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DATA
-from .live import free_port
+from tests.helpers.live import free_port
+from tests.helpers.paths import DATA
 
 SLAPD = shutil.which("slapd") or "/usr/sbin/slapd"
 SLAPADD = shutil.which("slapadd") or "/usr/sbin/slapadd"
