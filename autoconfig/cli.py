@@ -23,6 +23,7 @@ from .formats.signing import signer_for
 from .formats.thunderbird import build_clientconfig
 from .paths import SETTINGS_ENV, state_dir
 from .settings import Settings, load_settings, settings_warnings
+from .settings.reference import settings_reference
 from .web.metrics import MULTIPROCESS_ENV
 
 # uvicorn's HTTP implementation and the app factory, by name so that `check` and `import` need not load
@@ -259,3 +260,18 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
                 written += 1
     domains = sum(len(p.domains) + len(p.aliases) for p in settings.providers)
     click.echo(f"{out_dir}: {written} files for {domains} domains")
+
+
+@main.command()
+@click.argument("topic", type=click.Choice(["settings", "endpoints"]))
+def reference(topic: str) -> None:
+    """Print the reference of every settings key, or of every HTTP endpoint, in Markdown.
+
+    docs/reference/settings.md and docs/reference/endpoints.md are this command's output.
+    """
+    if topic == "settings":
+        click.echo(settings_reference(), nl=False)
+        return
+    from .web.routes import endpoint_reference  # noqa: PLC0415 - the route table loads the web side
+
+    click.echo(endpoint_reference(), nl=False)

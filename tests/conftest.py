@@ -16,7 +16,11 @@ from starlette.testclient import TestClient
 from autoconfig.paths import STATE_ENV
 from autoconfig.settings import Provider, Settings, load_settings
 from autoconfig.web.app import create_app
-from tests.helpers.settings import settings_data, write_settings
+
+# The helpers assert too: let pytest show their failing values as it does in the test modules.
+pytest.register_assert_rewrite("tests.helpers")
+
+from tests.helpers.settings import settings_data, write_settings  # noqa: E402 - after the rewrite hook
 
 # The Host a mail client sends to the Académie's service: TestClient's own "testserver" names no domain.
 PARIS_HOST = "autoconfig.ac-paris.fr"

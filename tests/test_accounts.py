@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given
@@ -23,17 +24,10 @@ from autoconfig.accounts import (
 from autoconfig.addresses import MAX_ADDRESS, MAX_LOCAL_PART
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.settings import Provider, Settings, load_settings
-from tests.helpers.settings import MINIMAL_TOML as MINIMAL
 
-WriteSettings = Callable[[str], Path]
+MakeSettings = Callable[..., Settings]
 
-IDN_DOMAINS = 'domains = ["example.org", "exämple.fr"]'
-
-
-def with_login(rule: str, *, domains: str | None = None) -> str:
-    """MINIMAL with a [providers.login] table (and optionally other domains)."""
-    text = MINIMAL if domains is None else MINIMAL.replace('domains = ["example.org"]', domains)
-    return f"{text}\n[providers.login]\n{rule}\n"
+IDN_DOMAINS = ["example.org", "exämple.fr"]
 
 
 # --- the Académie de Paris rule, bundled ---------------------------------------------------------------
@@ -187,29 +181,31 @@ def test_guess_display_name(local: str, name: str | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rule", "address", "login"),
+    ("fallback", "address", "login"),
     [
-        ("", "jean.dupont@example.org", "jean.dupont@example.org"),  # no [providers.login]: %EMAILADDRESS%
-        ('fallback = "%EMAILADDRESS%"', "Jean.Dupont@EXAMPLE.org", "Jean.Dupont@example.org"),
-        ('fallback = "%EMAILLOCALPART%"', "jean.dupont@example.org", "jean.dupont"),
-        ('fallback = "%EMAILLOCALPART%"', "Élodie@example.org", "Élodie"),
-        ('fallback = "%EMAILLOCALPART%.%EMAILDOMAIN%"', "jean.dupont@example.org", "jean.dupont.example.org"),
-        ('fallback = "%EMAILDOMAIN%"', "jean.dupont@Example.Org", "example.org"),
-        ('fallback = "%EMAILLOCALPART%@corp.example.net"', "jean@example.org", "jean@corp.example.net"),
-        ('fallback = "CORP\\\\%EMAILLOCALPART%"', "jean@example.org", "CORP\\jean"),
-        ('fallback = "staff-%EMAILLOCALPART%-%EMAILDOMAIN%"', "jean@example.org", "staff-jean-example.org"),
+        (None, "jean.dupont@example.org", "jean.dupont@example.org"),  # no [providers.login]: %EMAILADDRESS%
+        ("%EMAILADDRESS%", "Jean.Dupont@EXAMPLE.org", "Jean.Dupont@example.org"),
+        ("%EMAILLOCALPART%", "jean.dupont@example.org", "jean.dupont"),
+        ("%EMAILLOCALPART%", "Élodie@example.org", "Élodie"),
+        ("%EMAILLOCALPART%.%EMAILDOMAIN%", "jean.dupont@example.org", "jean.dupont.example.org"),
+        ("%EMAILDOMAIN%", "jean.dupont@Example.Org", "example.org"),
+        ("%EMAILLOCALPART%@corp.example.net", "jean@example.org", "jean@corp.example.net"),
+        ("CORP\\%EMAILLOCALPART%", "jean@example.org", "CORP\\jean"),
+        ("staff-%EMAILLOCALPART%-%EMAILDOMAIN%", "jean@example.org", "staff-jean-example.org"),
     ],
 )
-def test_fallback_only_rules(write_toml: WriteSettings, rule: str, address: str, login: str) -> None:
-    text = with_login(rule) if rule else MINIMAL
-    account = resolve_account(load_settings(write_toml(text)), address)
+def test_fallback_only_rules(
+    make_settings: MakeSettings, fallback: str | None, address: str, login: str
+) -> None:
+    provider = {} if fallback is None else {"login": {"fallback": fallback}}
+    account = resolve_account(make_settings(provider=provider), address)
     assert account.login == login
 
 
 def test_local_part_looking_like_a_placeholder_is_not_substituted_again(
-    write_toml: WriteSettings,
+    make_settings: MakeSettings,
 ) -> None:
-    settings = load_settings(write_toml(with_login('fallback = "%EMAILLOCALPART%.%EMAILDOMAIN%"')))
+    settings = make_settings(provider={"login": {"fallback": "%EMAILLOCALPART%.%EMAILDOMAIN%"}})
     account = resolve_account(settings, "%EMAILDOMAIN%@example.org")
     assert account.login == "%EMAILDOMAIN%.example.org"
     assert account.fill("%EMAILADDRESS%") == "%EMAILDOMAIN%@example.org"
@@ -224,10 +220,10 @@ def test_fill_placeholders_leaves_unknown_and_literal_text() -> None:
     assert fill_placeholders("%EMAILNAME% 100%", "jean", "example.org") == "%EMAILNAME% 100%"
 
 
-TRUNCATING = """
-pattern = '^(?P<first>[a-z]+)\\.(?P<last>[a-z.\\x27-]+?)(?P<n>[0-9]+)?$'
-template = "{first:.2}{last:.5}{n}"
-"""
+TRUNCATING: dict[str, Any] = {
+    "pattern": r"^(?P<first>[a-z]+)\.(?P<last>[a-z.\x27-]+?)(?P<n>[0-9]+)?$",
+    "template": "{first:.2}{last:.5}{n}",
+}
 
 
 @pytest.mark.parametrize(
@@ -241,16 +237,16 @@ template = "{first:.2}{last:.5}{n}"
         ("jean", "jean@example.org"),  # no match: fallback
     ],
 )
-def test_template_truncation(write_toml: WriteSettings, local: str, login: str) -> None:
-    settings = load_settings(write_toml(with_login(TRUNCATING)))
+def test_template_truncation(make_settings: MakeSettings, local: str, login: str) -> None:
+    settings = make_settings(provider={"login": TRUNCATING})
     assert resolve_account(settings, f"{local}@example.org").login == login
 
 
-REMOVING = """
-pattern = '^(?P<first>[a-z]+)\\.(?P<last>[a-z.\\x27-]+)$'
-template = "{first}.{last}"
-remove = "-'"
-"""
+REMOVING: dict[str, Any] = {
+    "pattern": r"^(?P<first>[a-z]+)\.(?P<last>[a-z.\x27-]+)$",
+    "template": "{first}.{last}",
+    "remove": "-'",
+}
 
 
 @pytest.mark.parametrize(
@@ -262,24 +258,25 @@ remove = "-'"
         ("jean.dupont", "jean.dupont"),
     ],
 )
-def test_remove_option(write_toml: WriteSettings, local: str, login: str) -> None:
-    settings = load_settings(write_toml(with_login(REMOVING)))
+def test_remove_option(make_settings: MakeSettings, local: str, login: str) -> None:
+    settings = make_settings(provider={"login": REMOVING})
     assert resolve_account(settings, f"{local}@example.org").login == login
 
 
-def test_without_remove_the_characters_stay(write_toml: WriteSettings) -> None:
-    settings = load_settings(write_toml(with_login(REMOVING.replace('remove = "-\'"', ""))))
+def test_without_remove_the_characters_stay(make_settings: MakeSettings) -> None:
+    rule = {key: value for key, value in REMOVING.items() if key != "remove"}
+    settings = make_settings(provider={"login": rule})
     assert resolve_account(settings, "jean.martin-durand@example.org").login == "jean.martin-durand"
 
 
-def test_login_emptied_by_remove_falls_back(write_toml: WriteSettings) -> None:
-    rule = """
-    pattern = '^(?P<dashes>-+)$'
-    template = "{dashes}"
-    remove = "-"
-    fallback = "%EMAILLOCALPART%"
-    """
-    settings = load_settings(write_toml(with_login(rule)))
+def test_login_emptied_by_remove_falls_back(make_settings: MakeSettings) -> None:
+    rule = {
+        "pattern": "^(?P<dashes>-+)$",
+        "template": "{dashes}",
+        "remove": "-",
+        "fallback": "%EMAILLOCALPART%",
+    }
+    settings = make_settings(provider={"login": rule})
     assert resolve_account(settings, "---@example.org").login == "---"
 
 
@@ -292,23 +289,16 @@ def test_login_emptied_by_remove_falls_back(write_toml: WriteSettings) -> None:
         ("u-{last}", "u-merand"),
     ],
 )
-def test_template_builtins(write_toml: WriteSettings, template: str, login: str) -> None:
-    rule = f"""
-    pattern = '^(?P<first>[a-z]+)\\.(?P<last>[a-z]+)$'
-    template = "{template}"
-    """
-    settings = load_settings(write_toml(with_login(rule)))
+def test_template_builtins(make_settings: MakeSettings, template: str, login: str) -> None:
+    rule = {"pattern": r"^(?P<first>[a-z]+)\.(?P<last>[a-z]+)$", "template": template}
+    settings = make_settings(provider={"login": rule})
     assert resolve_account(settings, "Élodie.Mérand@example.org").login == login
 
 
-def test_folding_into_a_space_is_no_login(write_toml: WriteSettings) -> None:
+def test_folding_into_a_space_is_no_login(make_settings: MakeSettings) -> None:
     # U+037A (GREEK YPOGEGRAMMENI) is a letter whose compatibility form is a space.
-    rule = """
-    pattern = '^(?P<all>.+)$'
-    template = "{all}"
-    fallback = "%EMAILLOCALPART%"
-    """
-    settings = load_settings(write_toml(with_login(rule)))
+    rule = {"pattern": "^(?P<all>.+)$", "template": "{all}", "fallback": "%EMAILLOCALPART%"}
+    settings = make_settings(provider={"login": rule})
     assert resolve_account(settings, "ab\u037acd@example.org").login == "ab\u037acd"
     assert resolve_account(settings, "Élodie@example.org").login == "elodie"
 
@@ -320,17 +310,18 @@ marie.curie@example.org,mcurie42,
 élodie.mérand@EXÄMPLE.FR,emerand-idn,
 """
 
-OVERRIDES_RULE = """
-pattern = '^(?P<first>[a-z]+)\\.(?P<last>[a-z]+)$'
-template = "{first:.1}{last}"
-overrides = "overrides.csv"
-"""
+OVERRIDES_RULE: dict[str, Any] = {
+    "pattern": r"^(?P<first>[a-z]+)\.(?P<last>[a-z]+)$",
+    "template": "{first:.1}{last}",
+    "overrides": "overrides.csv",
+}
 
 
 @pytest.fixture
-def with_overrides(write_toml: WriteSettings, tmp_path: Path) -> Settings:
+def with_overrides(make_settings: MakeSettings, tmp_path: Path) -> Settings:
+    # Next to the settings file, which make_settings writes in tmp_path.
     (tmp_path / "overrides.csv").write_text(OVERRIDES_CSV, encoding="utf-8")
-    return load_settings(write_toml(with_login(OVERRIDES_RULE, domains=IDN_DOMAINS)))
+    return make_settings(provider={"login": OVERRIDES_RULE, "domains": IDN_DOMAINS})
 
 
 @pytest.mark.parametrize(
@@ -485,8 +476,8 @@ def test_valid_characters_are_accepted(settings: Settings, local: str) -> None:
         "jean@exa\u0308mple.fr",  # decomposed ä
     ],
 )
-def test_idn_domain_is_matched_by_a_label(write_toml: WriteSettings, text: str) -> None:
-    settings = load_settings(write_toml(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
+def test_idn_domain_is_matched_by_a_label(make_settings: MakeSettings, text: str) -> None:
+    settings = make_settings(provider={"domains": IDN_DOMAINS})
     account = resolve_account(settings, text)
     assert account.domain == "xn--exmple-cua.fr"
     assert account.address == "jean@xn--exmple-cua.fr"
@@ -578,8 +569,8 @@ def test_provider_for_unknown_host(settings: Settings, host: str) -> None:
     "host",
     ["exämple.fr", "autoconfig.exämple.fr", "autoconfig.xn--exmple-cua.fr:443", "AUTODISCOVER.EXÄMPLE.FR"],
 )
-def test_provider_for_idn_host(write_toml: WriteSettings, host: str) -> None:
-    settings = load_settings(write_toml(MINIMAL.replace('domains = ["example.org"]', IDN_DOMAINS)))
+def test_provider_for_idn_host(make_settings: MakeSettings, host: str) -> None:
+    settings = make_settings(provider={"domains": IDN_DOMAINS})
     assert provider_for_host(settings, host).id == "example.org"
 
 
@@ -609,19 +600,13 @@ def _answer(settings: Settings, text: str) -> Account | RequestError:
         return exc
 
 
-def test_resolve_account_answers_or_refuses_cleanly(write_toml: WriteSettings) -> None:
+def test_resolve_account_answers_or_refuses_cleanly(make_settings: MakeSettings) -> None:
     academie = load_settings()
-    permissive = load_settings(
-        write_toml(
-            with_login(
-                """
-                pattern = '^(?P<all>.*)$'
-                template = "{all}"
-                fallback = "%EMAILADDRESS%"
-                """,
-                domains='domains = ["example.org", "ac-paris.fr", "exämple.fr"]',
-            )
-        )
+    permissive = make_settings(
+        provider={
+            "login": {"pattern": "^(?P<all>.*)$", "template": "{all}", "fallback": "%EMAILADDRESS%"},
+            "domains": ["example.org", "ac-paris.fr", "exämple.fr"],
+        }
     )
 
     @hypothesis_settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

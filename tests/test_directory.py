@@ -7,7 +7,7 @@ import asyncio
 import plistlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import ldap3
 import pytest
 from lxml import html
 from prometheus_client import REGISTRY
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from autoconfig import directory
@@ -25,7 +26,7 @@ from autoconfig.web.app import create_app
 from tests.helpers.ldap_server import PEOPLE, SERVICE_DN, SERVICE_PASSWORD, Slapd, own_slapd, slapd
 from tests.helpers.live import free_port
 from tests.helpers.outlook import outlook_request, read_pox
-from tests.helpers.settings import MINIMAL_TOML as MINIMAL
+from tests.helpers.settings import write_settings
 from tests.helpers.thunderbird import read_config
 
 __all__ = ["own_slapd", "slapd"]  # the fixtures, imported for pytest
@@ -33,7 +34,9 @@ __all__ = ["own_slapd", "slapd"]  # the fixtures, imported for pytest
 DOMAIN = "ac-paris.fr"
 JEAN = "jean.dupont@ac-paris.fr"
 JEAN2 = "jean.dupont2@ac-paris.fr"
-HOST = {"Host": "autoconfig.ac-paris.fr"}
+
+MakeClient = Callable[..., TestClient]
+SettingsFile = Callable[..., Path]
 
 
 def lookups(result: str) -> float:
@@ -285,42 +288,31 @@ def test_an_unreachable_port_falls_back_fast() -> None:
 RULE = r"^(?P<first>[a-z]+)(?:[-\x27][a-z]+)*\.(?P<last>[a-z][a-z.\x27-]*?)(?P<n>[0-9]*)$"
 
 
-def settings_text(url: str, overrides: str | None = None, timeout: str = "timeout = 0.5") -> str:
-    login_extra = f'overrides = "{overrides}"\n' if overrides else ""
-    return f"""
-[service]
-public_url = "https://autoconfig.ac-paris.fr"
-
-[[providers]]
-id = "ac-paris.fr"
-name = "Académie de Paris"
-domains = ["ac-paris.fr"]
-
-[providers.login]
-pattern = '{RULE}'
-template = "{{first:.1}}{{last}}{{n}}"
-fallback = "%EMAILLOCALPART%"
-{login_extra}
-[[providers.incoming]]
-protocol = "imap"
-host = "imap.ac-paris.fr"
-port = 143
-security = "starttls"
-
-[[providers.outgoing]]
-host = "smtp.ac-paris.fr"
-port = 587
-security = "starttls"
-
-[providers.directory]
-host = "ldap.ac-paris.fr"
-base_dn = "{PEOPLE}"
-
-[providers.directory.lookup]
-url = "{url}"
-starttls = false
-{timeout}
-"""
+def academie_data(lookup: dict[str, Any], overrides: str | None = None) -> dict[str, Any]:
+    """The Académie's provider, its login rule and a directory looked up with these keys (starttls off)."""
+    login = {"pattern": RULE, "template": "{first:.1}{last}{n}", "fallback": "%EMAILLOCALPART%"}
+    if overrides:
+        login["overrides"] = overrides
+    return {
+        "service": {"public_url": "https://autoconfig.ac-paris.fr"},
+        "providers": [
+            {
+                "id": "ac-paris.fr",
+                "name": "Académie de Paris",
+                "domains": ["ac-paris.fr"],
+                "login": login,
+                "incoming": [
+                    {"protocol": "imap", "host": "imap.ac-paris.fr", "port": 143, "security": "starttls"}
+                ],
+                "outgoing": [{"host": "smtp.ac-paris.fr", "port": 587, "security": "starttls"}],
+                "directory": {
+                    "host": "ldap.ac-paris.fr",
+                    "base_dn": PEOPLE,
+                    "lookup": {**lookup, "starttls": False},
+                },
+            }
+        ],
+    }
 
 
 def directory_settings(folder: Path, url: str) -> Settings:
@@ -328,16 +320,19 @@ def directory_settings(folder: Path, url: str) -> Settings:
     (folder / "overrides.csv").write_text(
         "address,login,name\njean.dupont2@ac-paris.fr,jd2-override,Jean Dupont Deux\n", encoding="utf-8"
     )
-    path = folder / "settings.toml"
-    path.write_text(settings_text(url, "overrides.csv"), encoding="utf-8")
-    return load_settings(path)
+    return load_settings(write_settings(folder, academie_data({"url": url, "timeout": 0.5}, "overrides.csv")))
 
 
 @pytest.fixture(scope="module")
-def client(slapd: Slapd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = directory_settings(tmp_path_factory.mktemp("e2e"), slapd.url)
-    with TestClient(create_app(settings), headers=HOST) as test_client:
-        yield test_client
+def directory_app(slapd: Slapd, tmp_path_factory: pytest.TempPathFactory) -> Starlette:
+    """One application for the module's end-to-end tests, as one server would be: its cache is shared."""
+    return create_app(directory_settings(tmp_path_factory.mktemp("e2e"), slapd.url))
+
+
+@pytest.fixture
+def directory_client(make_client: MakeClient, directory_app: Starlette) -> TestClient:
+    """A client of the application whose provider looks logins up in the module's slapd."""
+    return make_client(directory_app)
 
 
 def thunderbird_login(client: TestClient, address: str) -> str:
@@ -375,46 +370,45 @@ def guide_text(client: TestClient, address: str) -> str:
     return " ".join("".join(str(part) for part in html.fromstring(response.text).itertext()).split())
 
 
-def test_the_rule_alone_would_get_the_homonyms_wrong(tmp_path: Path) -> None:
+def test_the_rule_alone_would_get_the_homonyms_wrong(tmp_path: Path, make_client: MakeClient) -> None:
     # Without the directory (an unreachable one), the rule says jdupont and jdupont2.
-    settings = directory_settings(tmp_path, f"ldap://127.0.0.1:{free_port()}")
-    with TestClient(create_app(settings), headers=HOST) as alone:
-        assert thunderbird_login(alone, JEAN) == "jdupont"
-        assert thunderbird_login(alone, "jean.dupont3@ac-paris.fr") == "jdupont3"
+    alone = make_client(directory_settings(tmp_path, f"ldap://127.0.0.1:{free_port()}"))
+    assert thunderbird_login(alone, JEAN) == "jdupont"
+    assert thunderbird_login(alone, "jean.dupont3@ac-paris.fr") == "jdupont3"
 
 
-def test_thunderbird_gets_the_directory_login(client: TestClient) -> None:
-    assert thunderbird_login(client, JEAN) == "jdupont1"
-    assert thunderbird_login(client, "marie.martin@ac-paris.fr") == "mmartin"
+def test_thunderbird_gets_the_directory_login(directory_client: TestClient) -> None:
+    assert thunderbird_login(directory_client, JEAN) == "jdupont1"
+    assert thunderbird_login(directory_client, "marie.martin@ac-paris.fr") == "mmartin"
 
 
-def test_outlook_gets_the_directory_login_and_name(client: TestClient) -> None:
-    assert pox(client, JEAN) == ("Jean Dupont", {"jdupont1"})
-    assert pox(client, "elodie.lefevre@ac-paris.fr") == ("Élodie Lefèvre", {"elefevre"})
+def test_outlook_gets_the_directory_login_and_name(directory_client: TestClient) -> None:
+    assert pox(directory_client, JEAN) == ("Jean Dupont", {"jdupont1"})
+    assert pox(directory_client, "elodie.lefevre@ac-paris.fr") == ("Élodie Lefèvre", {"elefevre"})
 
 
-def test_the_apple_profile_gets_the_directory_login_and_name(client: TestClient) -> None:
-    mail = apple(client, JEAN)
+def test_the_apple_profile_gets_the_directory_login_and_name(directory_client: TestClient) -> None:
+    mail = apple(directory_client, JEAN)
     assert mail["IncomingMailServerUsername"] == "jdupont1"
     assert mail["OutgoingMailServerUsername"] == "jdupont1"
     assert mail["EmailAccountName"] == "Jean Dupont"
-    mail = apple(client, "marie.martin@ac-paris.fr")
+    mail = apple(directory_client, "marie.martin@ac-paris.fr")
     assert (mail["IncomingMailServerUsername"], mail["EmailAccountName"]) == (
         "mmartin",
         "Marie Martin-Durand",
     )
 
 
-def test_the_guide_shows_the_directory_login(client: TestClient) -> None:
-    text = guide_text(client, JEAN)
+def test_the_guide_shows_the_directory_login(directory_client: TestClient) -> None:
+    text = guide_text(directory_client, JEAN)
     assert "jdupont1" in text
     assert not re.search(r"\bjdupont\b", text)
 
 
-def test_the_overrides_file_wins_over_the_directory(client: TestClient) -> None:
-    assert thunderbird_login(client, JEAN2) == "jd2-override"
-    assert pox(client, JEAN2) == ("Jean Dupont Deux", {"jd2-override"})
-    assert apple(client, JEAN2)["IncomingMailServerUsername"] == "jd2-override"
+def test_the_overrides_file_wins_over_the_directory(directory_client: TestClient) -> None:
+    assert thunderbird_login(directory_client, JEAN2) == "jd2-override"
+    assert pox(directory_client, JEAN2) == ("Jean Dupont Deux", {"jd2-override"})
+    assert apple(directory_client, JEAN2)["IncomingMailServerUsername"] == "jd2-override"
 
 
 @pytest.mark.parametrize(
@@ -429,44 +423,41 @@ def test_the_overrides_file_wins_over_the_directory(client: TestClient) -> None:
         ("{address}@ac-paris.fr", "{address}"),
     ],
 )
-def test_no_single_entry_gets_the_rule(client: TestClient, address: str, login: str) -> None:
-    assert thunderbird_login(client, address) == login
+def test_no_single_entry_gets_the_rule(directory_client: TestClient, address: str, login: str) -> None:
+    assert thunderbird_login(directory_client, address) == login
 
 
-def test_a_stopped_directory_still_answers_with_the_rule(own_slapd: Slapd, tmp_path: Path) -> None:
-    settings = directory_settings(tmp_path, own_slapd.url)
-    with TestClient(create_app(settings), headers=HOST) as app_client:
-        assert thunderbird_login(app_client, JEAN) == "jdupont1"
-        own_slapd.stop()
-        before = lookups("fallback")
-        started = time.monotonic()
-        assert thunderbird_login(app_client, "jean.dupont3@ac-paris.fr") == "jdupont3"
-        assert pox(app_client, "marie.martin@ac-paris.fr")[1] == {"mmartin"}  # the rule happens to agree
-        assert apple(app_client, "francois.garcon@ac-paris.fr")["IncomingMailServerUsername"] == "fgarcon"
-        assert "jlaurent" in guide_text(app_client, "julien.laurent@ac-paris.fr")
-        assert time.monotonic() - started < 2.0
-        assert lookups("fallback") >= before + 4
-        # What was looked up before the outage is still served from the cache.
-        assert thunderbird_login(app_client, JEAN) == "jdupont1"
+def test_a_stopped_directory_still_answers_with_the_rule(
+    own_slapd: Slapd, tmp_path: Path, make_client: MakeClient
+) -> None:
+    app_client = make_client(directory_settings(tmp_path, own_slapd.url))
+    assert thunderbird_login(app_client, JEAN) == "jdupont1"
+    own_slapd.stop()
+    before = lookups("fallback")
+    started = time.monotonic()
+    assert thunderbird_login(app_client, "jean.dupont3@ac-paris.fr") == "jdupont3"
+    assert pox(app_client, "marie.martin@ac-paris.fr")[1] == {"mmartin"}  # the rule happens to agree
+    assert apple(app_client, "francois.garcon@ac-paris.fr")["IncomingMailServerUsername"] == "fgarcon"
+    assert "jlaurent" in guide_text(app_client, "julien.laurent@ac-paris.fr")
+    assert time.monotonic() - started < 2.0
+    assert lookups("fallback") >= before + 4
+    # What was looked up before the outage is still served from the cache.
+    assert thunderbird_login(app_client, JEAN) == "jdupont1"
 
 
 # --- the settings keys ----------------------------------------------------------------------------------
 
 
-def settings_error(write_toml: Callable[[str], Path], text: str) -> str:
+def settings_error(settings_file: SettingsFile, **lookup: Any) -> str:
+    """The report on the directory settings with these [providers.directory.lookup] keys."""
     with pytest.raises(SettingsError) as info:
-        load_settings(write_toml(text))
+        load_settings(settings_file(academie_data(lookup)))
     return info.value.render()
 
 
-def with_lookup(lines: str) -> str:
-    return settings_text("ldap://127.0.0.1:389", timeout="").replace(
-        'url = "ldap://127.0.0.1:389"\n', lines + "\n"
-    )
-
-
-def test_a_valid_lookup_loads(write_toml: Callable[[str], Path]) -> None:
-    (provider,) = load_settings(write_toml(with_lookup('url = "ldaps://ldap.ac-paris.fr/"'))).providers
+def test_a_valid_lookup_loads(settings_file: SettingsFile) -> None:
+    path = settings_file(academie_data({"url": "ldaps://ldap.ac-paris.fr/"}))
+    (provider,) = load_settings(path).providers
     assert provider.directory is not None
     assert provider.directory.lookup is not None
     lookup = provider.directory.lookup
@@ -487,8 +478,8 @@ def test_a_valid_lookup_loads(write_toml: Callable[[str], Path]) -> None:
         "ldap://ldap.ac-paris.fr:99999",
     ],
 )
-def test_a_bad_url_is_refused(write_toml: Callable[[str], Path], url: str) -> None:
-    text = settings_error(write_toml, with_lookup(f'url = "{url}"'))
+def test_a_bad_url_is_refused(settings_file: SettingsFile, url: str) -> None:
+    text = settings_error(settings_file, url=url)
     assert "providers[0].directory.lookup.url" in text
     assert "ldap://host[:port]" in text
 
@@ -503,23 +494,24 @@ def test_a_bad_url_is_refused(write_toml: Callable[[str], Path], url: str) -> No
         "((mail={address})",
     ],
 )
-def test_a_bad_filter_is_refused(write_toml: Callable[[str], Path], ldap_filter: str) -> None:
-    text = settings_error(write_toml, with_lookup(f'url = "ldap://127.0.0.1"\nfilter = "{ldap_filter}"'))
+def test_a_bad_filter_is_refused(settings_file: SettingsFile, ldap_filter: str) -> None:
+    text = settings_error(settings_file, url="ldap://127.0.0.1", filter=ldap_filter)
     assert "providers[0].directory.lookup.filter" in text
     assert "(mail={address})" in text  # the fix shows one
 
 
-def test_bind_dn_without_password_file_is_refused(write_toml: Callable[[str], Path]) -> None:
-    text = settings_error(write_toml, with_lookup(f'url = "ldap://127.0.0.1"\nbind_dn = "{SERVICE_DN}"'))
+def test_bind_dn_without_password_file_is_refused(settings_file: SettingsFile) -> None:
+    text = settings_error(settings_file, url="ldap://127.0.0.1", bind_dn=SERVICE_DN)
     assert "providers[0].directory.lookup.bind_password_file" in text
     assert "go together" in text
 
 
-@pytest.mark.parametrize("line", ["timeout = 0", "timeout = 60", "cache_ttl = -1", "cache_size = -5"])
-def test_out_of_range_numbers_are_refused(write_toml: Callable[[str], Path], line: str) -> None:
-    key = line.split(maxsplit=1)[0]
+@pytest.mark.parametrize(
+    ("key", "value"), [("timeout", 0), ("timeout", 60), ("cache_ttl", -1), ("cache_size", -5)]
+)
+def test_out_of_range_numbers_are_refused(settings_file: SettingsFile, key: str, value: int) -> None:
     assert f"providers[0].directory.lookup.{key}" in settings_error(
-        write_toml, with_lookup(f'url = "ldap://127.0.0.1"\n{line}')
+        settings_file, url="ldap://127.0.0.1", **{key: value}
     )
 
 
@@ -562,20 +554,3 @@ def test_when_every_search_slot_is_busy_the_rule_answers_at_once(slapd: Slapd) -
     assert lookups("fallback") - before == 1
     # Busy is not down: the next lookup with a free slot asks the directory.
     assert lookup._down_until == 0.0
-
-
-def test_an_unreadable_password_file_is_a_settings_problem(tmp_path: Path, slapd: Slapd) -> None:
-    (tmp_path / "pw").write_bytes(b"\xff\xfe")
-    (tmp_path / "empty").write_text("\n", encoding="utf-8")
-    for name, reason in (("pw", "it is not UTF-8 text"), ("empty", "the file is empty")):
-        settings = tmp_path / f"{name}.toml"
-        settings.write_text(
-            MINIMAL + f'\n[providers.directory]\nhost = "ldap.example.org"\nbase_dn = "dc=example,dc=org"\n'
-            f'[providers.directory.lookup]\nurl = "{slapd.url}"\nbind_dn = "{SERVICE_DN}"\n'
-            f'bind_password_file = "{name}"\n',
-            encoding="utf-8",
-        )
-        with pytest.raises(SettingsError) as caught:
-            load_settings(settings)
-        assert "providers[0].directory.lookup.bind_password_file" in caught.value.render()
-        assert reason in caught.value.render()

@@ -84,6 +84,13 @@ def problem(
     return InvalidValue(code, message, fix, key, found)
 
 
+@dataclass(frozen=True)
+class Shown:
+    """How the settings reference names a value type (pydantic ignores this marker)."""
+
+    name: str
+
+
 def _text(value: str) -> str:
     if not value.strip():
         raise problem("empty_text", "the text is empty", "write the text, or remove the key")
@@ -94,7 +101,7 @@ def _text(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_text)]
+Text = Annotated[str, AfterValidator(_text), Shown("text on one line")]
 
 
 def _domain(value: str) -> str:
@@ -265,28 +272,34 @@ def _base_dn(value: str) -> str:
     return value
 
 
-Domain = Annotated[str, AfterValidator(_domain)]
-Network = Annotated[str, AfterValidator(_network)]
-Host = Annotated[str, AfterValidator(_host)]
-Url = Annotated[str, AfterValidator(_url)]
-PublicUrl = Annotated[str, AfterValidator(_public_url)]
-LoginForm = Annotated[str, AfterValidator(_placeholder_template)]
+Domain = Annotated[str, AfterValidator(_domain), Shown("domain name")]
+Network = Annotated[str, AfterValidator(_network), Shown("IP address or network")]
+Host = Annotated[str, AfterValidator(_host), Shown("host name")]
+Url = Annotated[str, AfterValidator(_url), Shown("http(s) address")]
+PublicUrl = Annotated[str, AfterValidator(_public_url), Shown("http(s) address")]
+LoginForm = Annotated[str, AfterValidator(_placeholder_template), Shown("login form")]
 # A file the settings name. The loader reads it (loading.py) and leaves what it found in the validation
 # context; the validator resolves the path and raises the loader's finding.
 SettingsPath = Annotated[
-    Path, FileRef("file"), PlainValidator(lambda v, info: _settings_file("file", v, info))
+    Path, FileRef("file"), Shown("file path"), PlainValidator(lambda v, info: _settings_file("file", v, info))
 ]
 SecretPath = Annotated[
-    Path, FileRef("secret"), PlainValidator(lambda v, info: _settings_file("secret", v, info))
+    Path,
+    FileRef("secret"),
+    Shown("file path"),
+    PlainValidator(lambda v, info: _settings_file("secret", v, info)),
 ]
 OverridesPath = Annotated[
-    Path, FileRef("overrides"), PlainValidator(lambda v, info: _settings_file("overrides", v, info))
+    Path,
+    FileRef("overrides"),
+    Shown("file path (CSV)"),
+    PlainValidator(lambda v, info: _settings_file("overrides", v, info)),
 ]
-LdapUrl = Annotated[str, AfterValidator(_ldap_url)]
-SearchFilter = Annotated[str, AfterValidator(_search_filter)]
+LdapUrl = Annotated[str, AfterValidator(_ldap_url), Shown("ldap:// or ldaps:// address")]
+SearchFilter = Annotated[str, AfterValidator(_search_filter), Shown("LDAP filter")]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
-Phone = Annotated[str, AfterValidator(_phone)]
-DistinguishedName = Annotated[str, AfterValidator(_base_dn)]
+Phone = Annotated[str, AfterValidator(_phone), Shown("phone number")]
+DistinguishedName = Annotated[str, AfterValidator(_base_dn), Shown("LDAP distinguished name")]
 Security = Literal["starttls", "tls", "none"]
 AuthMethod = Literal[
     "password-cleartext",
@@ -302,7 +315,7 @@ UILanguage = Literal["fr", "en"]
 UI_LANGUAGES: tuple[UILanguage, ...] = typing.get_args(UILanguage)
 AUTH_METHODS: tuple[str, ...] = typing.get_args(AuthMethod)
 # One method or a list of them (auth = "password-cleartext").
-AuthMethods = Annotated[tuple[AuthMethod, ...], BeforeValidator(_as_tuple)]
+AuthMethods = Annotated[tuple[AuthMethod, ...], BeforeValidator(_as_tuple), Shown("one method or a list")]
 
 
 def _str(value: Any) -> str:
@@ -349,7 +362,9 @@ def _localized(value: Any) -> Localized:
     raise problem("bad_localized", "this must be text or a table of texts by language", fix)
 
 
-LocalizedText = Annotated[Localized, PlainValidator(_localized)]
+LocalizedText = Annotated[
+    Localized, PlainValidator(_localized), Shown("text, or a table of texts by language")
+]
 
 
 class Model(BaseModel):

@@ -11,7 +11,7 @@ import datetime as dt
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -111,16 +111,18 @@ class ChainFiles:
     fullchain: Path  # leaf then intermediate, as Let's Encrypt's fullchain.pem
     key: Path  # the leaf's key, unencrypted (privkey.pem)
 
-    def signing_toml(self, certificate: Path | None = None, key: Path | None = None, *chain: Path) -> str:
-        """A [signing] table naming these files (by default: fullchain.pem and the key)."""
-        lines = [
-            "[signing]",
-            f'certificate = "{certificate or self.fullchain}"',
-            f'key = "{key or self.key}"',
-        ]
+    def signing_data(
+        self, certificate: Path | None = None, key: Path | None = None, *chain: Path
+    ) -> dict[str, Any]:
+        """A [signing] table naming these files (by default: fullchain.pem and the key), as settings data:
+        `settings_data(signing=files.signing_data())`."""
+        table: dict[str, Any] = {
+            "certificate": str(certificate or self.fullchain),
+            "key": str(key or self.key),
+        }
         if chain:
-            lines.append("chain = [" + ", ".join(f'"{path}"' for path in chain) + "]")
-        return "\n".join(lines) + "\n"
+            table["chain"] = [str(path) for path in chain]
+        return table
 
 
 @dataclass(frozen=True)

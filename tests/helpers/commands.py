@@ -9,15 +9,19 @@ import sys
 from autoconfig.paths import SETTINGS_ENV
 
 
-def autoconfig(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Run `python -m autoconfig ARGS` without any settings from the environment."""
-    env = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
+def autoconfig(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m autoconfig ARGS` without any settings from the environment (unless `env`, added to
+    the environment, names some)."""
+    environment = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
+    environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "autoconfig", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=environment,
         check=False,
     )
 

@@ -1,4 +1,4 @@
-"""Zone-file lines read back strictly, and a settings file with every kind of record."""
+"""Zone-file lines read back strictly, and settings with every kind of record (RICH)."""
 
 from __future__ import annotations
 
@@ -83,47 +83,27 @@ def check_json_matches_zone(zone: str, document: str) -> None:
     assert {frozenset(item) for item in items} == {frozenset({"name", "type", "data", "comment", "ttl"})}
 
 
-RICH = """
-[service]
-public_url = "https://autodiscover.example.org:8443"
-
-[[providers]]
-id = "example.org"
-name = "Example"
-domains = ["example.org"]
-aliases = ["example.net"]
-
-[[providers.incoming]]
-protocol = "imap"
-host = "imap.%EMAILDOMAIN%"
-port = 993
-security = "tls"
-
-[[providers.incoming]]
-protocol = "imap"
-host = "imap-legacy.example.org"
-port = 143
-security = "starttls"
-
-[[providers.incoming]]
-protocol = "pop3"
-host = "pop.example.org"
-port = 110
-security = "none"
-
-[[providers.outgoing]]
-host = "smtp.example.org"
-port = 465
-security = "tls"
-
-[[providers.outgoing]]
-host = "smtp2.example.org"
-port = 465
-security = "tls"
-
-[providers.calendar]
-url = "https://dav.example.org/cal/"
-
-[providers.contacts]
-url = "http://dav.example.org:8008/card/"
-"""
+# Settings with every kind of record: an alias, IMAP with TLS and STARTTLS, plain POP3, two SMTP
+# servers, a calendar over https and contacts over http on a port of their own.
+RICH: dict[str, Any] = {
+    "service": {"public_url": "https://autodiscover.example.org:8443"},
+    "providers": [
+        {
+            "id": "example.org",
+            "name": "Example",
+            "domains": ["example.org"],
+            "aliases": ["example.net"],
+            "incoming": [
+                {"protocol": "imap", "host": "imap.%EMAILDOMAIN%", "port": 993, "security": "tls"},
+                {"protocol": "imap", "host": "imap-legacy.example.org", "port": 143, "security": "starttls"},
+                {"protocol": "pop3", "host": "pop.example.org", "port": 110, "security": "none"},
+            ],
+            "outgoing": [
+                {"host": "smtp.example.org", "port": 465, "security": "tls"},
+                {"host": "smtp2.example.org", "port": 465, "security": "tls"},
+            ],
+            "calendar": {"url": "https://dav.example.org/cal/"},
+            "contacts": {"url": "http://dav.example.org:8008/card/"},
+        }
+    ],
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -280,45 +281,6 @@ def paris_pox(login: str, display_name: str) -> PoxView:
     )
 
 
-# POP3 over implicit TLS first, then IMAP; two SMTP servers, one without encryption nor authentication;
-# hosts naming the person's domain; per-server usernames; an alias domain; a public URL with a path.
-VARIED = """
-[service]
-public_url = "https://autoconfig.example.org/mail/"
-
-[[providers]]
-id = "example.org"
-name = "Example"
-domains = ["example.org", "example.net"]
-aliases = ["example-alias.fr"]
-
-[[providers.incoming]]
-protocol = "pop3"
-host = "pop.%EMAILDOMAIN%"
-security = "tls"
-
-[[providers.incoming]]
-protocol = "imap"
-host = "imap.example.org"
-port = 143
-security = "starttls"
-auth = "NTLM"
-username = "%EMAILLOCALPART%+imap"
-
-[[providers.outgoing]]
-host = "smtp.%EMAILDOMAIN%"
-port = 465
-security = "tls"
-username = "%EMAILADDRESS%"
-
-[[providers.outgoing]]
-host = "relay.example.org"
-port = 25
-security = "none"
-auth = "none"
-"""
-
-
 # Outlook asks for the first; other clients, proxies and people type the others.
 XML_PATHS = [
     "/autodiscover/autodiscover.xml",
@@ -353,3 +315,33 @@ JSON_URL = "https://autoconfig.ac-paris.fr/Autodiscover/Autodiscover.xml"
 
 
 SETTINGS_ANSWER = {"Protocol": "AutodiscoverV1", "Url": JSON_URL}
+
+
+# Settings that vary everything Outlook reads: POP3 first, NTLM, per-server logins, placeholders in hosts,
+# an alias domain, plain SMTP on 25.
+VARIED: dict[str, Any] = {
+    "service": {"public_url": "https://autoconfig.example.org/mail/"},
+    "providers": [
+        {
+            "id": "example.org",
+            "name": "Example",
+            "domains": ["example.org", "example.net"],
+            "aliases": ["example-alias.fr"],
+            "incoming": [
+                {"protocol": "pop3", "host": "pop.%EMAILDOMAIN%", "security": "tls"},
+                {
+                    "protocol": "imap",
+                    "host": "imap.example.org",
+                    "port": 143,
+                    "security": "starttls",
+                    "auth": "NTLM",
+                    "username": "%EMAILLOCALPART%+imap",
+                },
+            ],
+            "outgoing": [
+                {"host": "smtp.%EMAILDOMAIN%", "port": 465, "security": "tls", "username": "%EMAILADDRESS%"},
+                {"host": "relay.example.org", "port": 25, "security": "none", "auth": "none"},
+            ],
+        }
+    ],
+}

@@ -7,9 +7,7 @@ import re
 import segno
 from lxml import etree
 
-from autoconfig.web.pages import (
-    Device,
-)
+from autoconfig.web.pages import Device
 
 # Real User-Agent strings, as the browsers and robots send them.
 USER_AGENTS: list[tuple[str, Device]] = [

@@ -65,6 +65,18 @@ def provider_data(**changes: Any) -> dict[str, Any]:
     return _merged(MINIMAL["providers"][0], changes)
 
 
+def incoming(**changes: Any) -> list[dict[str, Any]]:
+    """The minimal provider's `incoming` list: its one server (imap.example.org, 143, starttls) with keys
+    changed, added or (None) removed: `provider={"incoming": incoming(port=993, security="tls")}`."""
+    return [_merged(MINIMAL["providers"][0]["incoming"][0], changes)]
+
+
+def outgoing(**changes: Any) -> list[dict[str, Any]]:
+    """The minimal provider's `outgoing` list: its one server (smtp.example.org, 587, starttls) with keys
+    changed, added or (None) removed."""
+    return [_merged(MINIMAL["providers"][0]["outgoing"][0], changes)]
+
+
 def settings_data(
     *,
     service: Mapping[str, Any] | None = None,
@@ -90,3 +102,24 @@ def write_settings(folder: Path, data: Mapping[str, Any], name: str = "settings.
     path = folder / name
     path.write_text(tomli_w.dumps(dict(data)), encoding="utf-8")
     return path
+
+
+# Two providers: example.org with calendar and contacts, example.net with neither.
+# Two providers: example.org with a calendar and contacts, example.net (and example.com) with POP3.
+TWO_PROVIDERS = settings_data(
+    providers=[
+        provider_data(
+            incoming=[{"host": "imap.example.org", "security": "tls"}],
+            outgoing=[{"host": "smtp.example.org", "security": "tls"}],
+            calendar={"url": "https://dav.example.org/caldav/"},
+            contacts={"url": "https://dav.example.org/carddav/"},
+        ),
+        provider_data(
+            id="example.net",
+            name="Example Net",
+            domains=["example.net", "example.com"],
+            incoming=[{"protocol": "pop3", "host": "pop.example.net", "security": "tls"}],
+            outgoing=[{"host": "smtp.example.net", "security": "tls"}],
+        ),
+    ]
+)

@@ -1,0 +1,154 @@
+"""formats/dns.py: the records each domain publishes, for both bundled profiles and settings that use
+every feature; the zone lines parse as a zone file's, and the JSON says the same as the zone."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from autoconfig.formats.dns import MAIL_SERVICES, TTL, dns_records, render_json, render_zone
+from autoconfig.paths import profiles_dir
+from autoconfig.settings import Settings, load_settings
+from tests.helpers.dns import RICH, ZoneLine, check_json_matches_zone, check_record_data, parse_zone
+
+SERVICE = "autoconfig.ac-paris.fr."
+
+
+def by_name(records: list[ZoneLine]) -> dict[tuple[str, str], list[str]]:
+    found: dict[tuple[str, str], list[str]] = {}
+    for record in records:
+        found.setdefault((record.name, record.type), []).append(record.data)
+    return found
+
+
+def profile(name: str) -> Settings:
+    return load_settings(profiles_dir() / name)
+
+
+def zone_of(settings: Settings) -> tuple[list[ZoneLine], list[str]]:
+    return parse_zone(render_zone(dns_records(settings)))
+
+
+# --- the bundled profiles ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ac-paris.toml", "ile-de-france.toml"])
+def test_every_domain_gets_every_record(name: str) -> None:
+    settings = profile(name)
+    records, comments = zone_of(settings)
+    found = by_name(records)
+    for record in records:
+        assert record.ttl == TTL
+        check_record_data(record)
+    domains = [d for p in settings.providers for d in (*p.domains, *p.aliases)]
+    assert len(domains) >= 1
+    for domain in domains:
+        for label in ("autoconfig", "autodiscover"):
+            name_ = f"{label}.{domain}."
+            if name_ == SERVICE:
+                # The service's own name: a note to give it addresses, not a record to paste.
+                assert (name_, "CNAME") not in found
+                assert any(c.startswith(f"{name_} ") and "A and AAAA" in c for c in comments)
+            else:
+                assert found[(name_, "CNAME")] == [SERVICE]
+        assert found[(f"_autodiscover._tcp.{domain}.", "SRV")] == [f"0 0 443 {SERVICE}"]
+        for label, _, _ in MAIL_SERVICES:
+            assert (f"{label}._tcp.{domain}.", "SRV") in found, (domain, label)
+    check_json_matches_zone(render_zone(dns_records(settings)), render_json(dns_records(settings)))
+
+
+def test_ac_paris_records() -> None:
+    records, comments = zone_of(profile("ac-paris.toml"))
+    found = by_name(records)
+    assert comments == [
+        f"{SERVICE} is the service's own name: give it A and AAAA records (a CNAME to itself would loop)"
+    ]
+    assert found[("autodiscover.ac-paris.fr.", "CNAME")] == [SERVICE]
+    assert found[("_imap._tcp.ac-paris.fr.", "SRV")] == ["0 1 143 imap.ac-paris.fr."]
+    assert found[("_submission._tcp.ac-paris.fr.", "SRV")] == ["0 1 587 smtp.ac-paris.fr."]
+    for label in ("_imaps", "_pop3", "_pop3s", "_submissions"):
+        assert found[(f"{label}._tcp.ac-paris.fr.", "SRV")] == ["0 0 0 ."], label
+    # The calendar is configured: RFC 6764 SRV and its path.
+    assert found[("_caldavs._tcp.ac-paris.fr.", "SRV")] == ["0 1 443 agenda.ac-paris.fr."]
+    assert found[("_caldavs._tcp.ac-paris.fr.", "TXT")] == ['"path=/dav/"']
+    # No address book is configured: nothing for it.
+    assert not any("carddav" in record.name for record in records)
+    assert len(records) == 1 + 1 + 6 + 2  # autodiscover CNAME, its SRV, six mail SRV, CalDAV SRV + TXT
+
+
+def test_ile_de_france_records() -> None:
+    records, comments = zone_of(profile("ile-de-france.toml"))
+    found = by_name(records)
+    assert len(comments) == 1  # autoconfig.ac-paris.fr is the service itself
+    assert found[("autoconfig.ac-creteil.fr.", "CNAME")] == [SERVICE]
+    assert found[("autoconfig.ac-versailles.fr.", "CNAME")] == [SERVICE]
+    assert found[("_imaps._tcp.ac-creteil.fr.", "SRV")] == ["0 1 993 imap.ac-creteil.fr."]
+    assert found[("_imap._tcp.ac-creteil.fr.", "SRV")] == ["0 0 0 ."]
+    assert found[("_submissions._tcp.ac-creteil.fr.", "SRV")] == ["0 1 465 smtp.ac-creteil.fr."]
+    assert found[("_submission._tcp.ac-creteil.fr.", "SRV")] == ["0 0 0 ."]
+    assert found[("_imap._tcp.ac-versailles.fr.", "SRV")] == ["0 1 143 imap.ac-versailles.fr."]
+    # No provider here has a calendar: no DAV records at all.
+    assert not any("dav" in record.name for record in records)
+    assert len({r.name.split("._tcp.")[-1] for r in records if "._tcp." in r.name}) == 3
+
+
+# --- a file with aliases, several servers, DAV, and the service at autodiscover.<domain> ------------------
+
+
+@pytest.fixture
+def rich(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(RICH)
+
+
+def test_every_feature(rich: Settings) -> None:
+    zone = render_zone(dns_records(rich))
+    records, comments = parse_zone(zone)
+    for record in records:
+        check_record_data(record)
+    found = by_name(records)
+    service = "autodiscover.example.org."
+    for domain in ("example.org", "example.net"):
+        assert found[(f"autoconfig.{domain}.", "CNAME")] == [service]
+        # Outlook goes to https://target:port/ from the SRV record: the public URL's port.
+        assert found[(f"_autodiscover._tcp.{domain}.", "SRV")] == [f"0 0 8443 {service}"]
+        assert found[(f"_imap._tcp.{domain}.", "SRV")] == ["0 1 143 imap-legacy.example.org."]
+        # %EMAILDOMAIN% in a host is the domain the record is for.
+        assert found[(f"_imaps._tcp.{domain}.", "SRV")] == [f"0 1 993 imap.{domain}."]
+        assert found[(f"_pop3._tcp.{domain}.", "SRV")] == ["0 1 110 pop.example.org."]  # "none": same port
+        assert found[(f"_pop3s._tcp.{domain}.", "SRV")] == ["0 0 0 ."]
+        assert found[(f"_submission._tcp.{domain}.", "SRV")] == ["0 0 0 ."]
+        # Several servers: in the settings' order of preference.
+        assert found[(f"_submissions._tcp.{domain}.", "SRV")] == [
+            "0 1 465 smtp.example.org.",
+            "10 1 465 smtp2.example.org.",
+        ]
+        assert found[(f"_caldavs._tcp.{domain}.", "SRV")] == ["0 1 443 dav.example.org."]
+        assert found[(f"_caldavs._tcp.{domain}.", "TXT")] == ['"path=/cal/"']
+        assert found[(f"_carddav._tcp.{domain}.", "SRV")] == ["0 1 8008 dav.example.org."]
+        assert found[(f"_carddav._tcp.{domain}.", "TXT")] == ['"path=/card/"']
+    # The service's own name is autodiscover.example.org: a note, and a CNAME for the alias's name.
+    assert (service, "CNAME") not in found
+    assert [c.split()[0] for c in comments] == [service]
+    assert found[("autodiscover.example.net.", "CNAME")] == [service]
+    check_json_matches_zone(zone, render_json(dns_records(rich)))
+
+
+def test_the_order_is_stable(rich: Settings) -> None:
+    assert render_zone(dns_records(rich)) == render_zone(dns_records(rich))
+    names = [r.name for r in dns_records(rich)]
+    first_alias = names.index("autoconfig.example.net.")
+    assert all(name.endswith("example.org.") for name in names[:first_alias])
+    assert all(name.endswith("example.net.") for name in names[first_alias:])
+
+
+def test_the_zone_parser_refuses_what_a_zone_would_refuse() -> None:
+    with pytest.raises(AssertionError):
+        parse_zone("autoconfig.example.org 3600 IN CNAME x.example.org.\n")  # not fully qualified
+    with pytest.raises(AssertionError):
+        parse_zone("autoconfig.example.org. 3600 CNAME x.example.org.\n")  # no class
+    with pytest.raises(ValueError, match="invalid literal"):
+        parse_zone("autoconfig.example.org. ttl IN CNAME x.example.org.\n")
+    records, comments = parse_zone('; note\n_x._tcp.a. 60 IN TXT "path=/;x"  ; comment\n')
+    assert records == [ZoneLine("_x._tcp.a.", 60, "TXT", '"path=/;x"')]
+    assert comments == ["note"]

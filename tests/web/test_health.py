@@ -1,0 +1,239 @@
+"""/healthz: ok, degraded (signing certificate expires within 30 days), failing (expired, or the settings
+file on disk would not load), with what the IT team needs to tell which settings are served."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from autoconfig import __version__
+from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
+from autoconfig.settings import load_settings
+from autoconfig.web.app import reload_settings
+from autoconfig.web.health import file_problems, health_report
+from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
+from tests.helpers.settings import outgoing, settings_data, write_settings
+
+# /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
+LOOPBACK = ("127.0.0.1", 50000)
+
+NOW = dt.datetime.now(dt.UTC)
+
+MakeClient = Callable[..., TestClient]
+
+
+@dataclass
+class Deployment:
+    """A settings file signing with a test chain, the data written in it, and the app serving it."""
+
+    settings: Path
+    data: dict[str, Any]
+    files: ChainFiles
+    client: TestClient
+
+    def rewrite(self, **changes: Any) -> None:
+        """Write the settings file again, as `settings_data(**changes)` with this deployment's [signing]
+        unless changed: the app is not told."""
+        data = settings_data(**{"signing": self.data["signing"], **changes})
+        write_settings(self.settings.parent, data, self.settings.name)
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        response = self.client.get("/healthz")
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["cache-control"] == "no-store"
+        body: dict[str, Any] = response.json()
+        return response.status_code, body
+
+
+Deploy = Callable[[dt.timedelta], Deployment]
+
+
+@pytest.fixture
+def deploy(tmp_path: Path, settings_file: Callable[..., Path], make_client: MakeClient) -> Deploy:
+    """Serve the minimal settings with a [signing] whose leaf certificate expires after the given time."""
+
+    def make(validity: dt.timedelta) -> Deployment:
+        chain = make_chain("ec", leaf_not_before=NOW - dt.timedelta(days=400), leaf_not_after=NOW + validity)
+        files = chain.write(tmp_path / "tls")
+        data = settings_data(signing=files.signing_data())
+        path = settings_file(data)
+        client = make_client(load_settings(path), host=None, client=LOOPBACK)
+        return Deployment(path, data, files, client)
+
+    return make
+
+
+def test_ok_names_the_version_the_file_its_digest_the_providers_and_the_signer(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    status, body = deployment.health()
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["version"] == __version__
+    assert body["settings"]["file"] == str(deployment.settings)
+    assert body["settings"]["sha256"] == hashlib.sha256(deployment.settings.read_bytes()).hexdigest()
+    assert body["settings"]["file_problems"] is None
+    assert dt.datetime.fromisoformat(body["settings"]["loaded"]) <= dt.datetime.now(dt.UTC)
+    assert body["providers"] == [{"id": "example.org", "domains": ["example.org"]}]
+    signing = body["signing"]
+    assert signing["subject"] == "CN=autoconfig.example.org,O=autoconfig tests"
+    assert signing["days_left"] in (89, 90)
+    assert signing["development"] is False
+    assert dt.datetime.fromisoformat(signing["not_after"]) > dt.datetime.now(dt.UTC)
+
+
+@pytest.mark.parametrize("days", [1, 10, EXPIRY_WARNING_DAYS - 1])
+def test_a_certificate_expiring_within_30_days_is_degraded_but_200(deploy: Deploy, days: int) -> None:
+    status, body = deploy(dt.timedelta(days=days, hours=1)).health()
+    assert status == 200
+    assert body["status"] == "degraded"
+    assert body["signing"]["days_left"] == days
+
+
+@pytest.mark.parametrize("expired_for", [dt.timedelta(hours=1), dt.timedelta(days=40)])
+def test_an_expired_certificate_is_failing_and_503(deploy: Deploy, expired_for: dt.timedelta) -> None:
+    status, body = deploy(-expired_for).health()
+    assert status == 503
+    assert body["status"] == "failing"
+    assert body["signing"]["days_left"] < 0
+    assert body["settings"]["file_problems"] is None  # the certificate alone makes it fail
+
+
+def test_the_30_day_boundary(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=60))
+    settings = load_settings(deployment.settings)
+    signer = signer_for(settings)
+    assert signer is not None
+
+    def status_at(now: dt.datetime) -> tuple[str, bool]:
+        body, healthy = health_report(settings, signer, NOW, now=now)
+        return body["status"], healthy
+
+    not_after = signer.not_after
+    assert status_at(not_after - dt.timedelta(days=EXPIRY_WARNING_DAYS, seconds=1)) == ("ok", True)
+    assert status_at(not_after - dt.timedelta(days=EXPIRY_WARNING_DAYS - 1)) == ("degraded", True)
+    assert status_at(not_after - dt.timedelta(seconds=1)) == ("degraded", True)
+    assert status_at(not_after + dt.timedelta(seconds=1)) == ("failing", False)
+
+
+def test_without_signing_there_is_no_expiry_to_report(
+    settings_file: Callable[..., Path], make_client: MakeClient
+) -> None:
+    path = settings_file()
+    client = make_client(load_settings(path), host=None, client=LOOPBACK)
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["signing"] is None
+
+
+def test_the_bundled_default_reports_its_development_signer(make_client: MakeClient) -> None:
+    response = make_client(host=None, client=LOOPBACK).get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["providers"] == [{"id": "ac-paris.fr", "domains": ["ac-paris.fr"]}]
+    assert DEV_SUBJECT in body["signing"]["subject"]
+    assert body["signing"]["development"] is True
+
+
+def test_a_settings_file_broken_on_disk_is_failing_until_fixed(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    good = deployment.settings.read_text(encoding="utf-8")
+    served = hashlib.sha256(good.encode()).hexdigest()
+
+    (imap,) = deployment.data["providers"][0]["incoming"]
+    deployment.rewrite(provider={"incoming": [{**imap, "port": 99999}]})
+    status, body = deployment.health()
+    assert status == 503
+    assert body["status"] == "failing"
+    problems = body["settings"]["file_problems"]
+    assert str(deployment.settings) in problems
+    assert "providers[0].incoming[0].port" in problems
+    assert "99999" in problems
+    assert body["settings"]["sha256"] == served  # what is served has not changed
+
+    # A valid edit not yet reloaded is no problem; the old settings are still the ones reported.
+    deployment.rewrite(provider={"incoming": [{**imap, "host": "mail.example.org"}]})
+    status, body = deployment.health()
+    assert (status, body["status"], body["settings"]["file_problems"]) == (200, "ok", None)
+    assert body["settings"]["sha256"] == served
+
+    deployment.settings.write_text(good, encoding="utf-8")
+    status, body = deployment.health()
+    assert (status, body["status"], body["settings"]["file_problems"]) == (200, "ok", None)
+
+
+def test_a_broken_signing_file_on_disk_is_failing(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    # The settings file changes (so it is checked again) and now names a key file that is not a key.
+    bad_key = deployment.files.folder / "not-a-key.pem"
+    bad_key.write_text("not a key\n", encoding="utf-8")
+    deployment.rewrite(signing=deployment.files.signing_data(key=bad_key))
+    status, body = deployment.health()
+    assert status == 503
+    assert body["status"] == "failing"
+    assert "signing.key" in body["settings"]["file_problems"]
+
+
+def test_a_missing_settings_file_is_failing(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    deployment.settings.unlink()
+    status, body = deployment.health()
+    assert status == 503
+    assert body["status"] == "failing"
+    assert "cannot read the file" in body["settings"]["file_problems"]
+
+
+def test_file_problems_is_none_for_the_served_file(settings_file: Callable[..., Path]) -> None:
+    path = settings_file()
+    assert file_problems(path, hashlib.sha256(path.read_bytes()).hexdigest()) is None
+    # A key the settings do not know, in the last table of the file (the SMTP server).
+    settings_file(provider={"outgoing": outgoing(unknown_key=1)})
+    problems = file_problems(path, "0" * 64)
+    assert problems is not None
+    assert "unknown_key" in problems
+
+
+def test_a_reload_reads_the_signing_files_again(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    assert deployment.health()[1]["status"] == "ok"
+    # The certificate is renewed in place (same paths) with one that expires soon: the reload sees it.
+    chain = make_chain("ec")
+    expiring = reissue_leaf(chain, NOW - dt.timedelta(days=80), NOW + dt.timedelta(days=5, hours=1))
+    deployment.files.fullchain.write_bytes(pem(expiring.leaf, expiring.intermediate))
+    deployment.files.key.write_bytes(key_pem(expiring.leaf_key))
+    assert deployment.health()[1]["status"] == "ok"  # not yet reloaded
+    app = deployment.client.app
+    assert isinstance(app, Starlette)
+    assert reload_settings(app)
+    status, body = deployment.health()
+    assert (status, body["status"], body["signing"]["days_left"]) == (200, "degraded", 5)
+
+
+def test_outside_the_allowed_networks_only_the_state_is_told(make_client: MakeClient) -> None:
+    response = make_client(host=None, client=("203.0.113.9", 50000)).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded"} or response.json() == {"status": "ok"}
+    assert "settings" not in response.text
+
+
+def test_a_signing_key_replaced_in_place_is_noticed(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    assert deployment.health()[0] == 200
+    # The settings file is untouched; only the key file changes, to one of another certificate:
+    # the next start would refuse it, so the health says so now.
+    other = make_chain("ec").write(deployment.files.folder / "other")
+    deployment.files.key.write_bytes(other.key.read_bytes())
+    status, body = deployment.health()
+    assert status == 503
+    assert body["status"] == "failing"
+    assert "signing.key" in body["settings"]["file_problems"]

@@ -1,0 +1,297 @@
+"""/metrics: requests by endpoint, client family and status, latency, signing, reloads; who may read them;
+the sum over the workers of a real `autoconfig serve --workers 2`.
+
+The counters are process-global: tests through the ASGI app read them before and after, and compare.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import multiprocess
+from starlette.testclient import TestClient
+
+from autoconfig.settings import Settings, load_settings
+from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.routes import classify
+from tests.helpers.live import serving, wait_for
+from tests.helpers.prometheus import Samples, parse_metrics, value
+from tests.helpers.settings import outgoing
+
+JEAN = "jean.dupont@ac-paris.fr"
+LOOPBACK = ("127.0.0.1", 40000)
+ANDROID = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile"
+)
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
+DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+OUTLOOK_BODY = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
+    f"<Request><EMailAddress>{JEAN}</EMailAddress><AcceptableResponseSchema>"
+    "http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a"
+    "</AcceptableResponseSchema></Request></Autodiscover>"
+).encode()
+
+
+def requests(samples: Samples, endpoint: str, family: str, status: int) -> float:
+    return value(samples, "autoconfig_requests_total", endpoint=endpoint, family=family, status=str(status))
+
+
+MakeClient = Callable[..., TestClient]
+MakeSettings = Callable[..., Settings]
+
+
+def scrape(client: TestClient) -> Samples:
+    response = client.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    assert response.headers["cache-control"] == "no-store"
+    return parse_metrics(response.text)
+
+
+def test_requests_are_counted_by_endpoint_family_and_status(make_client: MakeClient) -> None:
+    client = make_client(host=None, client=LOOPBACK)  # the bundled settings (development-signed)
+    before = scrape(client)
+    host = {"Host": "autoconfig.ac-paris.fr"}
+    assert client.get("/mail/config-v1.1.xml", params={"emailaddress": JEAN}).status_code == 200
+    assert client.get("/.well-known/autoconfig/mail/config-v1.1.xml", headers=host).status_code == 200
+    unknown = client.get("/mail/config-v1.1.xml", params={"emailaddress": "a@example.org"})
+    assert unknown.status_code == 404
+    assert client.post("/Autodiscover/Autodiscover.xml", content=OUTLOOK_BODY).status_code == 200
+    json_path = f"/autodiscover/autodiscover.json/v1.0/{JEAN}?Protocol=AutodiscoverV1"
+    assert client.get(json_path).status_code == 200
+    assert client.get("/profile.mobileconfig", params={"email": JEAN}).status_code == 200
+    assert client.get("/", headers={"User-Agent": ANDROID}).status_code == 200
+    assert (
+        client.get("/guide/android", params={"email": JEAN}, headers={"User-Agent": DESKTOP}).status_code
+        == 200
+    )
+    assert (
+        client.get("/guide/ios", params={"email": JEAN}, headers={"User-Agent": ANDROID}).status_code == 200
+    )
+    assert client.get("/", headers={"User-Agent": IPHONE}).status_code == 200
+    assert client.get("/no/such/page").status_code == 404
+    after = scrape(client)
+
+    def delta(endpoint: str, family: str, status: int) -> float:
+        return requests(after, endpoint, family, status) - requests(before, endpoint, family, status)
+
+    assert delta("clientconfig", "thunderbird", 200) == 2
+    assert delta("clientconfig", "thunderbird", 404) == 1
+    assert delta("autodiscover_xml", "outlook", 200) == 1
+    assert delta("autodiscover_json", "outlook", 200) == 1
+    assert delta("mobileconfig", "apple", 200) == 1
+    assert delta("pages", "android_page", 200) == 2  # the landing page on Android, the Android guide
+    assert delta("pages", "other", 200) == 2  # the iOS guide asked by path, the landing page on an iPhone
+    assert delta("other", "other", 404) == 1
+    assert delta("metrics", "other", 200) == 1  # the first scrape (the second is counted once answered)
+
+
+def test_latency_is_a_histogram_per_endpoint(make_client: MakeClient) -> None:
+    client = make_client(host=None, client=LOOPBACK)  # the bundled settings (development-signed)
+    before = scrape(client)
+    for _ in range(3):
+        client.get("/mail/config-v1.1.xml", params={"emailaddress": JEAN})
+    after = scrape(client)
+    name = "autoconfig_request_duration_seconds"
+    count = value(after, f"{name}_count", endpoint="clientconfig") - value(
+        before, f"{name}_count", endpoint="clientconfig"
+    )
+    assert count == 3
+    inf = value(after, f"{name}_bucket", endpoint="clientconfig", le="+Inf") - value(
+        before, f"{name}_bucket", endpoint="clientconfig", le="+Inf"
+    )
+    assert inf == 3
+    total = value(after, f"{name}_sum", endpoint="clientconfig") - value(
+        before, f"{name}_sum", endpoint="clientconfig"
+    )
+    assert 0 < total < 3.0
+    # Buckets are cumulative: each bound holds at least as many answers as the one below it.
+    bounds = sorted(
+        (float(dict(labels)["le"]), number)
+        for (sample, labels), number in after.items()
+        if sample == f"{name}_bucket" and dict(labels).get("endpoint") == "clientconfig"
+    )
+    assert len(bounds) > 5
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(bounds))
+
+
+def test_signing_is_counted_and_timed(make_client: MakeClient) -> None:
+    client = make_client(host=None, client=LOOPBACK)  # the bundled settings (development-signed)
+    before = scrape(client)
+    # Two people never asked for before in this process (signed profiles may be kept and served again).
+    unique = time.monotonic_ns()
+    for person in (f"anne.signed{unique}@ac-paris.fr", f"paul.signed{unique}@ac-paris.fr"):
+        response = client.get("/profile.mobileconfig", params={"email": person})
+        assert response.status_code == 200
+        assert response.content[:1] == b"\x30"  # DER: a signed profile, not a bare plist
+    client.get("/profile.mobileconfig", params={"email": "someone@example.org"})  # 404: nothing signed
+    after = scrape(client)
+    signed = "autoconfig_profiles_signed_total"
+    assert value(after, signed) - value(before, signed) == 2
+    timed = "autoconfig_signing_duration_seconds_count"
+    assert value(after, timed) - value(before, timed) == 2
+    assert value(after, "autoconfig_signing_duration_seconds_sum") > 0
+
+
+def test_unsigned_profiles_are_not_counted_as_signed(
+    make_settings: MakeSettings, make_client: MakeClient
+) -> None:
+    client = make_client(make_settings(), host=None, client=LOOPBACK)
+    before = scrape(client)
+    response = client.get("/profile.mobileconfig", params={"email": "ana@example.org"})
+    assert response.status_code == 200
+    assert response.content.startswith(b"<?xml")
+    after = scrape(client)
+    assert value(after, "autoconfig_profiles_signed_total") == value(
+        before, "autoconfig_profiles_signed_total"
+    )
+    assert requests(after, "mobileconfig", "apple", 200) - requests(before, "mobileconfig", "apple", 200) == 1
+
+
+def test_reloads_are_counted_by_result(settings_file: Callable[..., Path], make_client: MakeClient) -> None:
+    path = settings_file()
+    app = create_app(load_settings(path))
+    client = make_client(app, host=None, client=LOOPBACK)
+    before = scrape(client)
+    assert reload_settings(app)
+    assert reload_settings(app)
+    assert settings_file(provider={"outgoing": outgoing(port=0)}) == path  # rewritten in place
+    assert not reload_settings(app)
+    after = scrape(client)
+    name = "autoconfig_settings_reloads_total"
+    assert value(after, name, result="ok") - value(before, name, result="ok") == 2
+    assert value(after, name, result="failed") - value(before, name, result="failed") == 1
+
+
+@pytest.mark.parametrize(
+    ("service", "client_address", "status"),
+    [
+        ({}, "127.0.0.1", 200),
+        ({}, "127.8.9.10", 200),
+        ({}, "::1", 200),
+        # A dual-stack socket (--host ::) shows an IPv4 client as ::ffff:127.0.0.1.
+        ({}, "::ffff:127.0.0.1", 200),
+        ({}, "192.0.2.10", 404),
+        ({}, "2001:db8::1", 404),
+        ({}, "testclient", 404),
+        ({"metrics": False}, "127.0.0.1", 404),
+        ({"metrics_networks": ["192.0.2.0/24"]}, "192.0.2.10", 200),
+        ({"metrics_networks": ["192.0.2.0/24"]}, "127.0.0.1", 404),
+        ({"metrics_networks": ["2001:db8::/32"]}, "2001:db8::1", 200),
+    ],
+)
+def test_who_may_read_the_metrics(
+    make_settings: MakeSettings,
+    make_client: MakeClient,
+    service: dict[str, Any],
+    client_address: str,
+    status: int,
+) -> None:
+    client = make_client(make_settings(service=service), host=None, client=(client_address, 40000))
+    response = client.get("/metrics")
+    assert response.status_code == status
+    if status == 404:
+        # The same answer as a path that does not exist: nothing tells that metrics are here.
+        nowhere = client.get("/no-such-path")
+        assert (response.text, response.headers["content-type"]) == (
+            nowhere.text,
+            nowhere.headers["content-type"],
+        )
+        assert "autoconfig_" not in response.text
+    else:
+        assert "autoconfig_requests_total" in response.text
+
+
+@pytest.mark.parametrize(
+    ("path", "endpoint"),
+    [
+        ("/mail/config-v1.1.xml", "clientconfig"),
+        ("/.well-known/autoconfig/mail/config-v1.1.xml", "clientconfig"),
+        ("/AutoDiscover/AutoDiscover.xml", "autodiscover_xml"),
+        ("/autodiscover/autodiscover.json/v1.0/a@b.fr", "autodiscover_json"),
+        ("/profile.mobileconfig", "mobileconfig"),
+        ("/.well-known/caldav", "dav"),
+        ("/", "pages"),
+        ("/guide", "pages"),
+        ("/guide/android", "pages"),
+        ("/static/style.css", "static"),
+        ("/healthz", "health"),
+        ("/metrics", "metrics"),
+        ("/wp-login.php", "other"),
+        ("/guide/a/b", "other"),
+        ("/mail/config-v1.1.xml/extra", "other"),
+    ],
+)
+def test_endpoint_labels_are_a_small_fixed_set(path: str, endpoint: str) -> None:
+    assert classify(path, "")[0] == endpoint
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "user_agent", "path", "family"),
+    [
+        ("clientconfig", DESKTOP, "/mail/config-v1.1.xml", "thunderbird"),
+        ("autodiscover_xml", "Microsoft Office/16.0", "/autodiscover/autodiscover.xml", "outlook"),
+        ("mobileconfig", IPHONE, "/profile.mobileconfig", "apple"),
+        ("pages", ANDROID, "/", "android_page"),
+        ("pages", ANDROID, "/guide", "android_page"),
+        ("pages", DESKTOP, "/guide/android", "android_page"),
+        ("pages", ANDROID, "/guide/ios", "other"),
+        ("pages", DESKTOP, "/", "other"),
+        ("health", ANDROID, "/healthz", "other"),
+        ("other", ANDROID, "/x", "other"),
+    ],
+)
+def test_client_families(endpoint: str, user_agent: str, path: str, family: str) -> None:
+    assert classify(path, user_agent) == (endpoint, family)
+
+
+# --- a real server with two workers ------------------------------------------------------------------
+
+
+def _worker_counts(folder: Path) -> dict[str, float]:
+    """Config answers counted by each worker, from the files prometheus-client keeps per process."""
+    counts: dict[str, float] = {}
+    for path in sorted(folder.glob("counter_*.db")):
+        for metric in multiprocess.MultiProcessCollector.merge([str(path)], accumulate=True):  # type: ignore[no-untyped-call]
+            for sample in metric.samples:
+                if sample.name == "autoconfig_requests_total" and sample.labels["endpoint"] == "clientconfig":
+                    counts[path.stem] = counts.get(path.stem, 0.0) + sample.value
+    return counts
+
+
+def test_two_workers_are_summed(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    with serving(tmp_path / "logs", workers=2, env={"AUTOCONFIG_STATE_DIR": str(state)}) as server:
+        folder = state / "metrics" / str(server.process.pid)
+        assert folder.is_dir()  # `serve` made the folder the workers share
+        assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
+        url = "/mail/config-v1.1.xml?emailaddress=jean.dupont%40ac-paris.fr"
+        sent = 0
+
+        def both_workers_answered() -> dict[str, float] | None:
+            nonlocal sent
+            # Concurrent requests on new connections: the kernel hands them to both workers.
+            with ThreadPoolExecutor(8) as pool:
+                statuses = list(pool.map(lambda _: server.get(url).status_code, range(16)))
+            assert statuses == [200] * 16
+            sent += 16
+            counts = _worker_counts(folder)
+            return counts if len([c for c in counts.values() if c > 0]) >= 2 else None
+
+        counts = wait_for(both_workers_answered, 20, "requests answered by both workers")
+        assert sum(counts.values()) == sent
+        # Every scrape, whichever worker answers it, shows the whole service.
+        for _ in range(6):
+            samples = parse_metrics(server.get("/metrics").text)
+            assert requests(samples, "clientconfig", "thunderbird", 200) == sent
+            assert (
+                value(samples, "autoconfig_request_duration_seconds_count", endpoint="clientconfig") == sent
+            )

@@ -1,0 +1,143 @@
+"""The route table: every route the application answers comes from it, with a metric label, a client
+family and a cache policy; the router, the metrics and `autoconfig render` read it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
+
+from autoconfig.cli import main
+from autoconfig.settings import Settings
+from autoconfig.web import routes
+from autoconfig.web.app import create_app
+from autoconfig.web.routes import ENDPOINTS, CachePolicy, Endpoint, classify, endpoint_for, exported_paths
+
+POLICIES = {value.name: value for value in vars(routes).values() if isinstance(value, CachePolicy)}
+# The endpoint label stays a small fixed set: a new one is a decision, made here.
+LABELS = {
+    "clientconfig",
+    "autodiscover_xml",
+    "autodiscover_json",
+    "mobileconfig",
+    "dav",
+    "pages",
+    "static",
+    "health",
+    "metrics",
+}
+FAMILIES = {"thunderbird", "outlook", "apple", "android_page", "other"}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.paths[0])
+def test_every_entry_has_a_label_a_family_a_policy_and_a_summary(endpoint: Endpoint) -> None:
+    assert endpoint.label in LABELS
+    assert isinstance(endpoint.cache, CachePolicy)
+    assert endpoint.cache is POLICIES[endpoint.cache.name]
+    assert endpoint.summary.strip()
+    assert endpoint.methods
+    assert all(path.startswith("/") for path in endpoint.paths)
+    families = (
+        {endpoint.family}
+        if isinstance(endpoint.family, str)
+        else {
+            endpoint.family(path, agent)
+            for path in ("/", "/guide", "/guide/android")
+            for agent in ("", "Android")
+        }
+    )
+    assert families <= FAMILIES
+
+
+def test_the_application_answers_only_the_tables_routes(settings: Settings) -> None:
+    app = create_app(settings)
+    served = [r for r in app.routes if isinstance(r, Route | Mount)]
+    assert len(served) == len(app.routes)
+    for route in served:
+        endpoint = endpoint_for(route.path if isinstance(route, Route) else route.path + "/x")
+        assert endpoint is not None, route.path
+        assert route.path.rstrip("/") in {p.rstrip("/") for p in endpoint.paths}
+    table_paths = {p for e in ENDPOINTS for p in e.paths}
+    assert {r.path for r in served} == table_paths
+
+
+def test_a_new_route_without_a_label_or_policy_cannot_be_declared() -> None:
+    with pytest.raises(TypeError):
+        Endpoint(("/new",), ("GET",), None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("path", "user_agent", "labels"),
+    [
+        ("/mail/config-v1.1.xml", "Thunderbird/128.0", ("clientconfig", "thunderbird")),
+        ("/.well-known/autoconfig/mail/config-v1.1.xml", "okhttp/4.12.0", ("clientconfig", "thunderbird")),
+        ("/Autodiscover/Autodiscover.xml", "Microsoft Office/16.0", ("autodiscover_xml", "outlook")),
+        ("/autodiscover/autodiscover.json/v1.0/a@b.fr", "", ("autodiscover_json", "outlook")),
+        ("/profile.mobileconfig", "iPhone", ("mobileconfig", "apple")),
+        ("/.well-known/carddav", "", ("dav", "other")),
+        ("/guide/android", "", ("pages", "android_page")),
+        ("/guide", "Mozilla/5.0 (Linux; Android 14)", ("pages", "android_page")),
+        ("/guide/ios", "Mozilla/5.0 (Linux; Android 14)", ("pages", "other")),
+        ("/static/style.css", "", ("static", "other")),
+        ("/healthz", "", ("health", "other")),
+        ("/metrics", "", ("metrics", "other")),
+        ("/wp-login.php", "", ("other", "other")),
+    ],
+)
+def test_metrics_labels_come_from_the_table(path: str, user_agent: str, labels: tuple[str, str]) -> None:
+    assert classify(path, user_agent) == labels
+
+
+def test_the_static_export_writes_the_paths_that_need_no_address() -> None:
+    assert exported_paths() == ("mail/config-v1.1.xml", ".well-known/autoconfig/mail/config-v1.1.xml")
+
+
+def test_render_writes_the_tables_exported_paths(tmp_path: Path, settings_file: Callable[..., Path]) -> None:
+    result = CliRunner().invoke(
+        main, ["render", "--settings", str(settings_file()), "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*.xml"))
+    assert written == sorted(f"example.org/{path}" for path in exported_paths())
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "expected"),
+    [
+        ("/mail/config-v1.1.xml", {}, "public, max-age=3600"),
+        ("/mail/config-v1.1.xml?emailaddress=jean.dupont@ac-paris.fr", {}, "private, max-age=3600"),
+        ("/mail/config-v1.1.xml?emailaddress=jean.dupont@example.com", {}, "no-store"),
+        (
+            "/autodiscover/autodiscover.json?Email=jean.dupont@ac-paris.fr&Protocol=AutodiscoverV1",
+            {},
+            "private, max-age=3600",
+        ),
+        ("/autodiscover/autodiscover.json?Email=jean.dupont@ac-paris.fr&Protocol=Rest", {}, "no-store"),
+        ("/autodiscover/autodiscover.xml", {}, "private, no-store"),
+        ("/profile.mobileconfig?email=jean.dupont@ac-paris.fr", {}, "private, no-store"),
+        ("/.well-known/caldav", {}, "public, max-age=86400"),
+        ("/", {}, "public, max-age=300"),
+        ("/guide/android?email=jean.dupont@ac-paris.fr", {}, "private, no-store"),
+        ("/guide/android?email=nobody@example.com", {}, "private, no-store"),
+        ("/healthz", {}, "no-store"),
+        ("/metrics", {}, "no-store"),
+    ],
+)
+def test_each_answer_carries_its_routes_cache_policy(
+    client: TestClient, path: str, headers: dict[str, str], expected: str
+) -> None:
+    response = client.get(path, headers=headers, follow_redirects=False)
+    assert response.headers["cache-control"] == expected
+
+
+def test_static_files_carry_validators_and_no_policy(client: TestClient) -> None:
+    response = client.get("/static/style.css")
+    assert response.status_code == 200
+    assert "cache-control" not in response.headers
+    assert response.headers["etag"]
+    assert re.match(r"\w{3}, \d{2} \w{3} \d{4}", response.headers["last-modified"])
