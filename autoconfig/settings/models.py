@@ -13,26 +13,34 @@ from .types import UI_LANGUAGES, Model, Network, PublicUrl, SettingsPath, UILang
 
 class ServiceSettings(Model):
     public_url: PublicUrl = Field(
-        description="The service's public address, used for every absolute link it writes "
-        "(autodiscover.json, QR codes); e.g. https://autoconfig.ac-paris.fr"
+        description=(
+            "The service's public address, for every absolute link it writes (autodiscover.json, QR "
+            "codes), e.g. `https://autoconfig.ac-paris.fr` (no query or fragment)."
+        )
     )
     languages: tuple[UILanguage, ...] = Field(
-        default=UI_LANGUAGES, min_length=1, description='Languages of the web pages, from "fr" and "en".'
+        default=UI_LANGUAGES, min_length=1, description='Languages of the web pages, from `"fr"` and `"en"`.'
     )
     default_language: UILanguage = Field(
-        default="fr", description="Language used when the browser asks for none of `languages`."
+        default="fr",
+        description="Language used when the browser asks for none of `languages`; must be one of them.",
     )
     log_addresses: Literal["redact", "hash", "full"] = Field(
         default="redact",
-        description='How logs show mail addresses: "redact" (j***@ac-paris.fr), "hash" (a keyed hash), '
-        'or "full" (only if your privacy rules allow it).',
+        description=(
+            'How logs show mail addresses: `"redact"` (`j***@ac-paris.fr`), `"hash"` (a keyed hash, the '
+            "same for one address across workers and restarts; the key is made once in the state folder), "
+            '`"full"` (only if your privacy rules allow it).'
+        ),
     )
     cache_max_age: int = Field(
         default=3600,
         strict=True,
         ge=0,
         le=86400,
-        description="Seconds clients and proxies may cache a configuration answer (Cache-Control max-age).",
+        description=(
+            "Seconds clients and proxies may cache a configuration answer (`Cache-Control: max-age`)."
+        ),
     )
     request_timeout: float = Field(
         default=10.0,
@@ -41,17 +49,27 @@ class ServiceSettings(Model):
         description="Seconds a request may take before it is answered 503 (a slow client, a stuck server).",
     )
     log_format: Literal["plain", "json"] = Field(
-        default="plain", description='Access log lines as "plain" text or "json" (one object a line).'
+        default="plain",
+        description=(
+            'Access log lines as `"plain"` text or `"json"` (one object a line: client, method, target, '
+            "status, ms)."
+        ),
     )
-    metrics: bool = Field(default=True, description="Serve Prometheus metrics at /metrics.")
+    metrics: bool = Field(default=True, description="Serve Prometheus metrics at `/metrics`.")
     metrics_networks: tuple[Network, ...] = Field(
         default=("127.0.0.0/8", "::1/128"),
-        description="Networks allowed to read /metrics (others get 404), e.g. your Prometheus server's.",
+        description=(
+            "Addresses or networks allowed to read `/metrics` and the details of `/healthz` (others get "
+            '404, and the status only), e.g. `["10.1.2.3/32"]` for your Prometheus server.'
+        ),
     )
     trusted_proxies: tuple[Network, ...] = Field(
         default=(),
-        description="Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed, "
-        'e.g. ["127.0.0.1/32"] for a proxy on the same host; others\' headers are ignored.',
+        description=(
+            "Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed (for the client "
+            'address in logs and the `/metrics` check), e.g. `["127.0.0.1/32"]` for nginx on the same host; '
+            "anyone else's are ignored. Links never come from these headers: they use `public_url`."
+        ),
     )
 
     @model_validator(mode="after")
@@ -77,16 +95,23 @@ class SigningSettings(Model):
         description="PEM file of the certificate's private key, readable by the service only."
     )
     chain: tuple[SettingsPath, ...] = Field(
-        default=(), description="PEM files of intermediate certificates, leaf's issuer first."
+        default=(), description="PEM files of intermediate certificates, the leaf's issuer first."
     )
 
 
 class Settings(Model):
-    service: ServiceSettings = Field(description="The service itself.")
+    service: ServiceSettings = Field(description="The service itself: `[service]`.")
     signing: SigningSettings | None = Field(
-        default=None, description="Signing of Apple profiles; without it they are served unsigned."
+        default=None,
+        description=(
+            "Signing of Apple profiles: `[signing]`. Without it profiles are served unsigned (iOS shows "
+            "them as Not Verified), except for the bundled default, which signs with a development "
+            "certificate."
+        ),
     )
-    providers: tuple[Provider, ...] = Field(min_length=1, description="Mail providers ([[providers]]).")
+    providers: tuple[Provider, ...] = Field(
+        min_length=1, description="The mail providers, one `[[providers]]` table each; at least one."
+    )
 
     _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")

@@ -97,6 +97,8 @@ def _kind(annotation: Any, metadata: tuple[Any, ...] = ()) -> str:
     for item in metadata:
         if isinstance(item, Shown):
             return item.name
+        if isinstance(item, FieldInfo):  # Field(...) inside Annotated: its constraints
+            return _kind(annotation, (*item.metadata, *(m for m in metadata if m is not item)))
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is Annotated:

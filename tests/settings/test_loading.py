@@ -118,7 +118,12 @@ def test_empty_file_asks_for_the_required_tables(write_toml: WriteToml) -> None:
         error, path="service", found=None, says="this key is required", fix="add it: The service", count=2
     )
     assert_problem(
-        error, path="providers", found=None, says="this key is required", fix="add it: Mail", count=2
+        error,
+        path="providers",
+        found=None,
+        says="this key is required",
+        fix="add it: The mail providers",
+        count=2,
     )
 
 

@@ -644,6 +644,36 @@ def test_every_problem_in_one_report(settings_file: SettingsFile) -> None:
     assert [p.path for p in error.problems] == [path for path, _, _ in expected]
 
 
+def test_each_part_of_a_login_rule_is_reported_with_the_others(
+    settings_file: SettingsFile, tmp_path: Path
+) -> None:
+    # A table's own checks run only once its keys are valid: the pattern, the template and the overrides
+    # file are checked one by one, so that none hides another (nor a problem elsewhere in the file).
+    (tmp_path / "exceptions.csv").write_text("mail,uid\n", encoding="utf-8")
+    rules = [
+        {"pattern": "(unclosed", "template": "{first}", "overrides": "missing.csv"},
+        {"pattern": "^(?P<first>[a-z]+)$", "template": "{last}", "overrides": "exceptions.csv"},
+    ]
+    providers = [
+        provider_data(
+            id=f"example{i}.org", domains=[f"example{i}.org"], login=rule, incoming=incoming(port=993)
+        )
+        for i, rule in enumerate(rules)
+    ]
+    error = load_error(settings_file(providers=providers))
+    expected = [
+        ("providers[0].login.pattern", "the regular expression does not compile"),
+        ("providers[0].login.overrides", "no readable file at"),
+        ("providers[0].incoming[0].security", "port 993 is IMAP over implicit TLS"),
+        ("providers[1].login.template", "{last} is not a field the template can use"),
+        ("providers[1].login.overrides", "exceptions.csv has no header with address and login"),
+        ("providers[1].incoming[0].security", "port 993 is IMAP over implicit TLS"),
+    ]
+    assert [problem.path for problem in error.problems] == [path for path, _ in expected]
+    for problem, (_, says) in zip(error.problems, expected, strict=True):
+        assert says in problem.message, problem.render()
+
+
 def test_cross_checks_skip_values_already_reported(settings_file: SettingsFile) -> None:
     second = provider_data(id="not a domain", domains=["not a domain", "example.net"])
     error = load_error(settings_file(providers=[provider_data(), second]))
