@@ -315,11 +315,12 @@ def run_command(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None)
         timeout=60,
         check=False,
     )
-    return {
-        "exit": result.returncode,
-        "stdout": result.stdout.decode("utf-8", "replace").replace(str(cwd), "<cwd>"),
-        "stderr": result.stderr.decode("utf-8", "replace").replace(str(cwd), "<cwd>"),
-    }
+
+    def placed(output: bytes) -> str:
+        # Where the checkout and the temporary folder are differs from one machine to the next.
+        return output.decode("utf-8", "replace").replace(str(cwd), "<cwd>").replace(str(ROOT), "<root>")
+
+    return {"exit": result.returncode, "stdout": placed(result.stdout), "stderr": placed(result.stderr)}
 
 
 BROKEN = """\
