@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import logging.config
-import os
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -16,21 +15,18 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import SettingsError
+from .errors import Problem, SettingsError
 from .formats.dns import dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
-from .formats.signing import signer_for
-from .formats.thunderbird import build_clientconfig
+from .formats.signing import new_development_signer, signer_for
+from .formats.thunderbird import build_clientconfig, generic_answer_notes
 from .paths import SETTINGS_ENV, state_dir
+from .serving.snapshot import Snapshot
 from .settings import Settings, load_settings, settings_warnings
 from .settings.reference import settings_reference
-from .web.metrics import MULTIPROCESS_ENV
+from .web.accesslog import stored_hash_key
 
-# uvicorn's HTTP implementation and the app factory, by name so that `check` and `import` need not load
-# the server.
-HTTP_PROTOCOL = "autoconfig.web.protocol:NoDelayH11Protocol"
-APP_FACTORY = "autoconfig.web.app:app_from_environment"
-GRACEFUL_SHUTDOWN_SECONDS = 10
+MIN_HASH_KEY_BYTES = 16
 
 SETTINGS_OPTION = click.option(
     "--settings",
@@ -49,7 +45,7 @@ def log_config(level: str = "INFO") -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {
             "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "access": {"format": "%(asctime)s %(message)s"},
+            "access": {"format": "%(message)s"},  # the line holds its own time (JSON: one object a line)
         },
         "handlers": {
             "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
@@ -80,7 +76,8 @@ def _checked_settings(path: Path | None) -> tuple[Settings, list[str]]:
         signer = signer_for(settings)
     except SettingsError as exc:
         raise CommandError(exc.render()) from None
-    return settings, settings_warnings(settings) + (signer.warnings() if signer else [])
+    notes = settings_warnings(settings) + generic_answer_notes(settings)
+    return settings, notes + (signer.warnings() if signer else [])
 
 
 def _settings(path: Path | None) -> Settings:
@@ -113,47 +110,84 @@ def main() -> None:
     help="Least severe log level shown.",
 )
 def serve(settings_path: Path | None, host: str, port: int, workers: int, log_level: str) -> None:
-    """Serve the settings over HTTP (refuses to start on invalid settings)."""
-    import uvicorn  # noqa: PLC0415 - only `serve` needs the server; `check` and `import` start faster
+    """Serve the settings over HTTP (refuses to start on invalid settings).
 
-    settings, notes = _checked_settings(settings_path)
-    logging.config.dictConfig(log_config(log_level.upper()))
+    A supervisor process keeps WORKERS worker processes serving the settings it checked: it replaces a
+    worker that dies, and reloads on SIGHUP (or when the files change, with service.watch_seconds).
+    """
+    from .serving.supervisor import AddressInUseError, Supervisor, check_address  # noqa: PLC0415
+
+    config = log_config(log_level.upper())
+    logging.config.dictConfig(config)
     logger = logging.getLogger("autoconfig")
+    try:
+        snapshot, notes = serving_snapshot(settings_path)
+    except SettingsError as exc:
+        raise CommandError(exc.render()) from None
     for note in notes:
         logger.warning("%s", note)
-    source = settings_path.resolve() if settings_path else None
-    logger.info("settings %s: %s", source or "(bundled ac-paris.toml)", settings.summary())
-    # Workers are separate processes: they find the settings through the environment.
-    if source is not None:
-        os.environ[SETTINGS_ENV] = str(source)
-    else:
-        os.environ.pop(SETTINGS_ENV, None)
-    if workers > 1:
-        _share_metrics_between_workers()
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
+    settings = snapshot.settings()
+    logger.info("settings %s: %s", snapshot.source, settings.summary())
+    try:
+        check_address(host, port)
+    except AddressInUseError:
+        raise CommandError(
+            f"{host}:{port} is already in use: stop what listens there, or choose another --port"
+        ) from None
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    supervisor = Supervisor(
+        lambda: serving_snapshot(settings_path),
+        snapshot,
         host=host,
         port=port,
         workers=workers,
-        http=HTTP_PROTOCOL,
-        # On SIGTERM, requests in flight get this long to finish before the workers stop.
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        access_log=False,  # the app writes its own access lines, with addresses redacted
-        proxy_headers=False,
-        server_header=False,
-        log_config=log_config(log_level.upper()),
-        log_level=log_level,
+        log_config=config,
+        watch_seconds=settings.service.watch_seconds,
     )
+    sys.exit(supervisor.run())
 
 
-def _share_metrics_between_workers() -> None:
-    """Workers write their counters in one folder that /metrics sums (prometheus-client's multiprocess
-    mode); emptied at each start so that a restart begins from zero."""
-    folder = state_dir() / "metrics" / str(os.getpid())
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True, mode=0o700)
-    os.environ[MULTIPROCESS_ENV] = str(folder)
+def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[str]]:
+    """The settings checked with their signing files, what the workers need besides (the development
+    certificate, the log-hash key), and what to warn about. Raises SettingsError.
+
+    The state folder holds the development certificate and the log-hash key: when it cannot be written
+    they live in memory only, which is said (and /healthz says it too); the service still starts.
+    """
+    settings = load_settings(path)
+    notes = settings_warnings(settings) + generic_answer_notes(settings)
+    state_notes: list[str] = []
+    try:
+        signer = signer_for(settings)
+    except OSError as exc:
+        signer = new_development_signer()
+        state_notes.append(
+            f"the state folder {state_dir()} cannot be written ({exc.strerror or exc}): the development "
+            "signing certificate lives in memory only and changes at each restart; make the folder "
+            "writable, set AUTOCONFIG_STATE_DIR, or configure [signing]"
+        )
+    hash_key: bytes | None = None
+    if settings.service.log_hash_key_file is not None:
+        content = settings.file_bytes(settings.service.log_hash_key_file)
+        if len(content) < MIN_HASH_KEY_BYTES:
+            raise SettingsError(
+                settings.source,
+                [
+                    Problem(
+                        "service.log_hash_key_file",
+                        str(settings.service.log_hash_key_file),
+                        f"the key is {len(content)} bytes long; at least {MIN_HASH_KEY_BYTES} are needed",
+                        "write random bytes in it, e.g. head -c 32 /dev/urandom > FILE",
+                    )
+                ],
+            )
+        hash_key = hashlib.sha256(content).digest()
+    elif settings.service.log_addresses == "hash":
+        hash_key, warning = stored_hash_key()
+        state_notes += [warning] if warning else []
+    snapshot = Snapshot.take(settings, signer, hash_key, tuple(state_notes))
+    return snapshot, notes + state_notes + (signer.warnings() if signer else [])
 
 
 @main.command()
@@ -163,7 +197,8 @@ def _share_metrics_between_workers() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="The service's address.")
 @click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for the answer.")
 def healthcheck(port: int, host: str, timeout: float) -> None:
-    """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable.
+    """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable,
+    and say why when it is not ok.
 
     The container's HEALTHCHECK (the slim image has no curl).
     """
@@ -172,12 +207,19 @@ def healthcheck(port: int, host: str, timeout: float) -> None:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as answer:
-            status = json.loads(answer.read()).get("status", "?")
+            body = json.loads(answer.read())
     except urllib.error.HTTPError as exc:
-        raise CommandError(f"{url}: {exc.code}") from None
+        try:
+            body = json.loads(exc.read())
+        except ValueError:
+            body = {}
+        reasons = "".join(f"\n  {reason}" for reason in body.get("reasons", []))
+        raise CommandError(f"{url}: {exc.code} {body.get('status', '')}".rstrip() + reasons) from None
     except (OSError, ValueError) as exc:
         raise CommandError(f"{url}: no answer ({exc})") from None
-    click.echo(f"{url}: {status}")
+    click.echo(f"{url}: {body.get('status', '?')}")
+    for reason in body.get("reasons", []):
+        click.echo(f"  {reason}")
 
 
 @main.command()
@@ -243,7 +285,7 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
     """Write the files that need no address, for hosts that can only serve files.
 
     For every domain: DOMAIN/mail/config-v1.1.xml and DOMAIN/.well-known/autoconfig/mail/config-v1.1.xml,
-    with the clients' placeholders for the login.
+    with the clients' placeholders for the login. What those files get wrong is said on standard error.
     """
     # The routes that need no address, from the route table (which loads the web side: only here).
     from .web.routes import exported_paths  # noqa: PLC0415
@@ -260,6 +302,8 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
                 written += 1
     domains = sum(len(p.domains) + len(p.aliases) for p in settings.providers)
     click.echo(f"{out_dir}: {written} files for {domains} domains")
+    for note in generic_answer_notes(settings):
+        click.echo(f"warning: {note}", err=True)
 
 
 @main.command()

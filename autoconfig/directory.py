@@ -14,7 +14,6 @@ import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import ldap3
@@ -24,7 +23,7 @@ from prometheus_client import Counter
 
 from .addresses import address_key
 from .errors import Problem, SettingsError
-from .settings import DirectoryLookup
+from .settings import DirectoryLookup, Settings
 
 # After a failure, the directory is not asked again for this long.
 RETRY_AFTER_SECONDS = 30.0
@@ -54,19 +53,20 @@ def search_filter(template: str, local: str, domain: str) -> str:
     return _FIELD.sub(lambda match: escape_filter_chars(values[match[1]]), template)
 
 
-def _read_password(path: Path | None, source: Path | str) -> str | None:
-    if path is None:
+def read_password(settings: Settings, lookup: DirectoryLookup) -> str | None:
+    """The bind password, from the file as it was read and checked with the settings; never logged."""
+    if lookup.bind_password_file is None:
         return None
     try:
-        return path.read_text(encoding="utf-8").strip()
+        return settings.file_bytes(lookup.bind_password_file).decode("utf-8").strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise SettingsError(
-            source,
+            settings.source,
             [
                 Problem(
                     "providers.directory.lookup.bind_password_file",
-                    str(path),
+                    str(lookup.bind_password_file),
                     f"the password file cannot be read: {reason}",
                     "give a UTF-8 text file holding the password, readable by the service's user",
                 )
@@ -86,11 +86,10 @@ def _clean(value: object, *, login: bool) -> str | None:
 class StaffDirectory:
     """Lookups in one provider's directory, cached, with a deadline and a pause after failures."""
 
-    def __init__(self, lookup: DirectoryLookup, base_dn: str, source: Path | str = "settings") -> None:
+    def __init__(self, lookup: DirectoryLookup, base_dn: str, password: str | None = None) -> None:
         self.lookup = lookup
         self.base_dn = base_dn
-        # Read once at load, like the signing key; never logged.
-        self._password = _read_password(lookup.bind_password_file, source)
+        self._password = password  # never logged
         # A few searches at a time: more would queue in the thread pool and eat their own deadline.
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_SEARCHES)
         parts = urlsplit(lookup.url)
@@ -122,9 +121,13 @@ class StaffDirectory:
                     asyncio.to_thread(self._search, local, domain), self.lookup.timeout
                 )
         except Exception as exc:  # whatever goes wrong, the rule answers instead
-            self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
             LOOKUPS.labels("fallback").inc()
-            # Once per pause, not per request; the address is not logged.
+            # Once per pause, not per request: the searches already under way when the directory froze
+            # fail one after the other, and only the first starts the pause. The address is not logged.
+            already_down = time.monotonic() < self._down_until
+            self._down_until = time.monotonic() + RETRY_AFTER_SECONDS
+            if already_down:
+                return None
             reason = "no answer in time" if isinstance(exc, TimeoutError) else type(exc).__name__
             logger.warning(
                 "directory %s unavailable (%s): the login rule answers for %.0f s",

@@ -42,9 +42,10 @@ class SettingsError(AutoconfigError):
 class RequestError(AutoconfigError):
     """A request the service cannot answer; the message is one plain sentence safe to show anyone."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         self.message = message
         self.status = status
+        self.headers = headers or {}  # what the answer says besides, e.g. Retry-After
         super().__init__(message)
 
 

@@ -12,6 +12,9 @@ DEFAULT_PROFILE = "ac-paris.toml"
 STATE_ENV = "AUTOCONFIG_STATE_DIR"
 # Names the settings file for `autoconfig` commands and for uvicorn's worker processes.
 SETTINGS_ENV = "AUTOCONFIG_SETTINGS"
+# Where the processes of one service write their metrics for /metrics to add up (prometheus-client reads
+# it when a metric is made: set before autoconfig.web.metrics is imported).
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def _data_dir(name: str) -> Path:

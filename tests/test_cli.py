@@ -272,6 +272,24 @@ def test_render_writes_what_the_service_answers_for_each_host(
                 assert answer.content == data
 
 
+def test_render_and_check_name_what_the_files_get_wrong(tmp_path: Path) -> None:
+    # The files name no person: with the Académie's pattern, the login they give is the fallback.
+    rendered = run_cli("render", "--out", str(tmp_path / "www"))
+    checked = run_cli("check")
+    assert rendered.returncode == 0
+    assert checked.returncode == 0
+    for result in (rendered, checked):
+        (warning,) = [line for line in result.stderr.splitlines() if "providers[0]" in line]
+        assert warning.startswith("warning: providers[0] (ac-paris.fr): clients that send no address")
+        assert "Thunderbird for Android" in warning
+        assert '"prenom.nom" where the rule gives "pnom"' in warning
+    username = read_xml((tmp_path / "www" / "ac-paris.fr" / EXPORTS[0]).read_bytes()).find(
+        "emailProvider/incomingServer/username"
+    )
+    assert username is not None
+    assert username.text == "%EMAILLOCALPART%"
+
+
 def test_render_refuses_a_broken_file(tmp_path: Path, settings_file: WriteSettings) -> None:
     # A key the settings do not know, in the last table of the file (the SMTP server).
     path = settings_file(provider={"outgoing": outgoing(surprise=1)})
@@ -299,7 +317,7 @@ def healthcheck(port: int, env: dict[str, str] | None = None) -> subprocess.Comp
     return run_cli("healthcheck", "--port", str(port), "--timeout", "5", env=env)
 
 
-def test_healthcheck_ok_then_failing_while_the_file_is_broken(tmp_path: Path) -> None:
+def test_healthcheck_ok_then_degraded_while_the_file_is_broken(tmp_path: Path) -> None:
     data = signed_data(tmp_path, dt.timedelta(days=90))
     path = write_settings(tmp_path, data)
     with serving(tmp_path / "logs", settings=path) as server:
@@ -315,25 +333,34 @@ def test_healthcheck_ok_then_failing_while_the_file_is_broken(tmp_path: Path) ->
         # A security mode that does not exist, for the IMAP server.
         broken = settings_data(provider={"incoming": incoming(security="ssl")}, signing=data["signing"])
         assert write_settings(tmp_path, broken) == path
-        failing = healthcheck(server.port)
-        assert failing.returncode == 1
-        assert failing.stderr == f"http://127.0.0.1:{server.port}/healthz: 503\n"
+        # The previous settings keep serving: a load balancer must keep the service; the reason is said.
+        degraded = healthcheck(server.port)
+        assert degraded.returncode == 0
+        assert degraded.stdout == (
+            f"http://127.0.0.1:{server.port}/healthz: degraded\n"
+            "  the settings on disk would not load: the previous ones keep serving (file_problems)\n"
+        )
 
         path.write_text(good, encoding="utf-8")
-        assert healthcheck(server.port).returncode == 0
+        assert healthcheck(server.port).stdout == f"http://127.0.0.1:{server.port}/healthz: ok\n"
 
 
 @pytest.mark.parametrize(
-    ("validity", "code", "status"),
-    [(dt.timedelta(days=10), 0, "degraded"), (dt.timedelta(days=-1), 1, "503")],
+    ("validity", "reason"),
+    [
+        (dt.timedelta(days=10), "the signing certificate expires on {date}: renew it, then reload"),
+        (dt.timedelta(days=-1), "the signing certificate expired on {date}: profiles show as Not Verified"),
+    ],
 )
-def test_healthcheck_degraded_passes_expired_fails(
-    tmp_path: Path, validity: dt.timedelta, code: int, status: str
+def test_healthcheck_passes_a_certificate_near_or_past_its_end_and_says_so(
+    tmp_path: Path, validity: dt.timedelta, reason: str
 ) -> None:
+    reason = reason.format(date=f"{NOW + validity:%Y-%m-%d}")
     with serving(tmp_path / "logs", settings=signed_settings(tmp_path, validity)) as server:
         result = healthcheck(server.port)
-    assert result.returncode == code
-    assert f"/healthz: {status}\n" in result.stdout + result.stderr
+    assert result.returncode == 0
+    assert result.stdout.splitlines()[1:] == [f"  {reason}"]
+    assert result.stdout.startswith(f"http://127.0.0.1:{server.port}/healthz: degraded\n")
 
 
 def test_healthcheck_fails_when_nothing_answers() -> None:

@@ -46,7 +46,11 @@ def lookups(result: str) -> float:
 
 def staff(url: str, **keys: Any) -> StaffDirectory:
     keys.setdefault("starttls", False)
-    return StaffDirectory(DirectoryLookup(url=url, **keys), PEOPLE)
+    lookup = DirectoryLookup(url=url, **keys)
+    password = (
+        lookup.bind_password_file.read_text(encoding="utf-8").strip() if lookup.bind_password_file else None
+    )
+    return StaffDirectory(lookup, PEOPLE, password)
 
 
 def find(staff_directory: StaffDirectory, local: str) -> Entry | None:

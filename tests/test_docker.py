@@ -228,6 +228,6 @@ def test_the_recipe_runs_and_passes_its_own_healthcheck(stage: Stage, tmp_path: 
         stop(process)
     logs = log.read_text(errors="replace")
     assert "Traceback" not in logs
-    # CMD asks for two workers: they shared their metrics in the state folder.
-    assert (state / "metrics").is_dir()
+    # The development certificate the bundled default signs with is kept in the state folder.
+    assert (state / "dev-signing" / "certificate.pem").is_file()
     print(f"recipe: wheel and venv in {installing:.0f} s, whole test {time.monotonic() - started:.0f} s")

@@ -7,6 +7,7 @@ or a chain out of order, refuses to start; expiry is reported.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,13 @@ class Signer:
         # Binary: the plist's bytes are signed as they are (no newline translation to CRLF).
         return builder.sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary])
 
+    def to_pem(self) -> tuple[bytes, bytes]:
+        """The certificate and the key as PEM (the development signer, handed to worker processes)."""
+        key = self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return self.certificate.public_bytes(serialization.Encoding.PEM), key
+
     @property
     def subject(self) -> str:
         return self.certificate.subject.rfc4514_string()
@@ -81,24 +89,35 @@ class Signer:
         return notes
 
 
+def signer_from_pem(certificate: bytes, key: bytes, *, development: bool = False) -> Signer:
+    """A signer from a certificate and its key in PEM (as Signer.to_pem gives them)."""
+    loaded = serialization.load_pem_private_key(key, password=None)
+    if not isinstance(loaded, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise TypeError(f"{type(loaded).__name__} keys cannot sign profiles")
+    return Signer(x509.load_pem_x509_certificate(certificate), loaded, (), development=development)
+
+
 def signer_for(settings: Settings) -> Signer | None:
     """The signer the settings ask for: their [signing], the development one for the bundled default
     without [signing], or None (profiles served unsigned)."""
     if settings.signing is not None:
-        return load_signer(settings.signing, settings.source)
+        # The files as they were read with the settings: what `check` accepted is what signs.
+        return load_signer(settings.signing, settings.source, settings.file_bytes)
     if is_bundled_default(settings.source):
         return development_signer()
     return None
 
 
-def load_signer(signing: SigningSettings, source: Path | str = "settings") -> Signer:
+def load_signer(
+    signing: SigningSettings, source: Path | str = "settings", read: Callable[[Path], bytes] = Path.read_bytes
+) -> Signer:
     """Read and check the signing files. Raises SettingsError naming the key, the file and the fix."""
     problems: list[Problem] = []
-    certificates = _read_certificates(signing.certificate, "signing.certificate", problems)
-    key = _read_key(signing.key, problems)
+    certificates = _read_certificates(read, signing.certificate, "signing.certificate", problems)
+    key = _read_key(read, signing.key, problems)
     chain = list(certificates[1:])
     for index, path in enumerate(signing.chain):
-        chain += _read_certificates(path, f"signing.chain[{index}]", problems)
+        chain += _read_certificates(read, path, f"signing.chain[{index}]", problems)
     if problems:
         raise SettingsError(source, problems)
     leaf = certificates[0]
@@ -130,9 +149,11 @@ def _subject(certificate: x509.Certificate) -> str:
     return certificate.subject.rfc4514_string()
 
 
-def _read_certificates(path: Path, where: str, problems: list[Problem]) -> list[x509.Certificate]:
+def _read_certificates(
+    read: Callable[[Path], bytes], path: Path, where: str, problems: list[Problem]
+) -> list[x509.Certificate]:
     try:
-        certificates = x509.load_pem_x509_certificates(path.read_bytes())
+        certificates = x509.load_pem_x509_certificates(read(path))
     except (OSError, ValueError) as exc:
         problems.append(
             Problem(
@@ -146,10 +167,10 @@ def _read_certificates(path: Path, where: str, problems: list[Problem]) -> list[
     return certificates
 
 
-def _read_key(path: Path, problems: list[Problem]) -> SigningKey | None:
+def _read_key(read: Callable[[Path], bytes], path: Path, problems: list[Problem]) -> SigningKey | None:
     fix = "give the certificate's private key as an unencrypted PEM file readable only by the service"
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(read(path), password=None)
     except TypeError:
         problems.append(Problem("signing.key", str(path), "the key is protected by a passphrase", fix))
         return None
@@ -207,7 +228,10 @@ def _dedupe(certificates: list[x509.Certificate]) -> list[x509.Certificate]:
 
 
 def development_signer(now: dt.datetime | None = None) -> Signer:
-    """A self-signed certificate and key, made once in the state folder and reused until near expiry."""
+    """A self-signed certificate and key, made once in the state folder and reused until near expiry.
+
+    Raises OSError when the state folder cannot keep them (`new_development_signer` makes a pair that
+    lives in memory only)."""
     now = now or dt.datetime.now(dt.UTC)
     folder = state_dir() / "dev-signing"
     cert_path, key_path = folder / "certificate.pem", folder / "key.pem"
@@ -226,6 +250,17 @@ def development_signer(now: dt.datetime | None = None) -> Signer:
                 and key.public_key().public_bytes(*_SPKI) == certificate.public_key().public_bytes(*_SPKI)
             ):
                 return Signer(certificate, key, (), development=True)
+    signer = new_development_signer(now)
+    certificate_pem, key_pem = signer.to_pem()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(key_path, key_pem)
+    write_private(cert_path, certificate_pem)
+    return signer
+
+
+def new_development_signer(now: dt.datetime | None = None) -> Signer:
+    """A new self-signed certificate (ECDSA P-256, signing only), kept nowhere."""
+    now = now or dt.datetime.now(dt.UTC)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -245,14 +280,6 @@ def development_signer(now: dt.datetime | None = None) -> Signer:
         .add_extension(_SIGNING_ONLY, critical=True)
         .sign(key, hashes.SHA256())
     )
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
-    write_private(cert_path, certificate.public_bytes(serialization.Encoding.PEM))
     return Signer(certificate, key, (), development=True)
 
 

@@ -4,6 +4,11 @@ for Android.
 A provider's document is built once with lxml; only the usernames, and hosts or links that hold
 placeholders, change from one person to the next, so `compile_clientconfig` leaves a slot for each and
 `ClientConfigTemplate.render` fills them in.
+
+The answer that names no person is built apart. Thunderbird for Android never sends the address, and its
+parser rejects a whole document for one server it cannot use (a `plain` socketType, or no password or
+OAuth2 among the authentication methods): that answer leaves such servers out, and its username is the
+login clients can fill in themselves (`generic_login`). `generic_answer_notes` says what that costs.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from autoconfig.accounts import Account
-from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, Provider, Server
+from autoconfig.accounts import Account, derive_login, fill_placeholders
+from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, Provider, Server, Settings
 
 from .xmlslots import SlotBuilder, SlottedXml
 
@@ -30,27 +35,87 @@ class Slot:
     in_url: bool = False
 
 
+# What Thunderbird for Android accepts as an authentication method; any other is ignored, and a server
+# left with none rejects the whole document (RealAutoconfigParser.kt).
+STRICT_AUTH = ("password-cleartext", "password-encrypted", "OAuth2")
+EVERY_ADDRESS = "%EMAILADDRESS%"
+
+
+def generic_login(provider: Provider, server: Server | None = None) -> str:
+    """The username of the answer that names no person: the server's own form, else the provider's
+    `fallback`, else, when the rule gives logins no placeholder can (a pattern, overrides, a directory)
+    and the servers also accept the address, the full address."""
+    if server is not None and server.username is not None:
+        return server.username
+    if not fallback_is_exact(provider) and provider.login.address_accepted:
+        return EVERY_ADDRESS
+    return provider.login.fallback
+
+
+def fallback_is_exact(provider: Provider) -> bool:
+    """Whether the fallback gives every person their login, as a client fills it in."""
+    asks_directory = provider.directory is not None and provider.directory.lookup is not None
+    return provider.login.exact_without_address and not asks_directory
+
+
+def strict_reader_accepts(server: Server) -> bool:
+    """Whether Thunderbird for Android's parser takes this server (or skips it) rather than rejecting
+    the whole document because of it."""
+    return server.security != "none" and any(method in STRICT_AUTH for method in server.auth)
+
+
+def generic_servers(servers: tuple[Server, ...]) -> tuple[Server, ...]:
+    """The servers of the answer that names no person: those a strict reader accepts, unless that
+    leaves none (a client that reads the file less strictly still needs one)."""
+    kept = tuple(server for server in servers if strict_reader_accepts(server))
+    return kept or servers
+
+
 @dataclass(frozen=True)
 class ClientConfigTemplate:
-    """A provider's config-v1.1.xml with a hole wherever a value depends on the person."""
+    """A provider's config-v1.1.xml with a hole wherever a value depends on the person: one for the
+    person's own answer, one for the answer that names no person."""
 
     provider: Provider
-    document: SlottedXml[Slot]
+    personal: SlottedXml[Slot]
+    generic: SlottedXml[Slot]
 
     def render(self, account: Account | None = None) -> bytes:
         """The document for one person, or with the clients' placeholders when there is no address."""
-        return self.document.render(lambda slot: self._value(slot, account))
-
-    def _value(self, slot: Slot, account: Account | None) -> str:
-        if slot.form is None:
-            return self.provider.login.fallback if account is None else account.login
         if account is None:
-            return slot.form
+            return self.generic.render(lambda slot: slot.form if slot.form is not None else self._login)
+        return self.personal.render(lambda slot: self._value(slot, account))
+
+    def render_as_set(self) -> bytes:
+        """Every server the settings describe, with the clients' placeholders: the provider as its
+        settings say it (the import round trip compares this with the file imported)."""
+        return self.personal.render(
+            lambda slot: slot.form if slot.form is not None else self.provider.login.fallback
+        )
+
+    @property
+    def _login(self) -> str:
+        return generic_login(self.provider)
+
+    @staticmethod
+    def _value(slot: Slot, account: Account) -> str:
+        if slot.form is None:
+            return account.login
         return account.fill(slot.form, in_url=slot.in_url)
 
 
 def compile_clientconfig(provider: Provider) -> ClientConfigTemplate:
-    """Build the provider's document once, leaving a hole for each person-dependent value."""
+    """Build the provider's documents once, leaving a hole for each person-dependent value."""
+    return ClientConfigTemplate(
+        provider,
+        personal=_compile(provider, provider.incoming, provider.outgoing),
+        generic=_compile(provider, generic_servers(provider.incoming), generic_servers(provider.outgoing)),
+    )
+
+
+def _compile(
+    provider: Provider, incoming: tuple[Server, ...], outgoing: tuple[Server, ...]
+) -> SlottedXml[Slot]:
     slots: SlotBuilder[Slot] = SlotBuilder()
 
     def host_slot(value: str) -> str:
@@ -65,8 +130,8 @@ def compile_clientconfig(provider: Provider) -> ClientConfigTemplate:
         etree.SubElement(email, "domain").text = domain
     etree.SubElement(email, "displayName").text = provider.name
     etree.SubElement(email, "displayShortName").text = provider.display_short_name
-    servers: list[tuple[str, Server]] = [("incomingServer", s) for s in provider.incoming]
-    servers += [("outgoingServer", s) for s in provider.outgoing]
+    servers: list[tuple[str, Server]] = [("incomingServer", s) for s in incoming]
+    servers += [("outgoingServer", s) for s in outgoing]
     for tag, server in servers:
         element = etree.SubElement(email, tag, type=server.protocol_name)
         etree.SubElement(element, "hostname").text = host_slot(server.host)
@@ -85,9 +150,60 @@ def compile_clientconfig(provider: Provider) -> ClientConfigTemplate:
     if provider.links.webmail is not None:
         webmail = etree.SubElement(root, "webMail")
         etree.SubElement(webmail, "loginPage", url=url_slot(provider.links.webmail))
-    return ClientConfigTemplate(provider, slots.build(root))
+    return slots.build(root)
 
 
 def build_clientconfig(provider: Provider, account: Account | None = None) -> bytes:
     """One document, built from scratch: for the CLI and one-off uses. The app keeps compiled templates."""
     return compile_clientconfig(provider).render(account)
+
+
+def generic_answer_notes(settings: Settings) -> list[str]:
+    """What the answer that names no person gets wrong, provider by provider: for `check`, `render` and
+    the service's start."""
+    notes: list[str] = []
+    for i, provider in enumerate(settings.providers):
+        key = f"providers[{i}]"
+        where = f"{key} ({provider.id})"
+        login = generic_login(provider)
+        if not fallback_is_exact(provider) and not provider.login.address_accepted:
+            notes.append(
+                f"{where}: clients that send no address (Thunderbird for Android, K-9 Mail, and the files "
+                f"of `autoconfig render`) get the login {login}{_example(provider, login)}, not the one the "
+                "pattern, the overrides or the directory give: people on Android should scan the QR code "
+                "of the Android guide or copy its values; if the mail servers also accept the full "
+                "address as the login, set login.address_accepted = true"
+            )
+        for kind, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
+            kept = generic_servers(servers)
+            for j, server in enumerate(servers):
+                if not strict_reader_accepts(server) and server not in kept:
+                    notes.append(
+                        f"{key}.{kind}[{j}]: left out of the answer that names no person, "
+                        f"which Thunderbird for Android would reject whole for {_refusal(server)}"
+                    )
+        usable_imap = any(s.protocol_name == "imap" and strict_reader_accepts(s) for s in provider.incoming)
+        if not usable_imap or not any(strict_reader_accepts(s) for s in provider.outgoing):
+            notes.append(
+                f"{where}: Thunderbird for Android cannot set this provider up by itself: it needs an IMAP "
+                "and an SMTP server with encryption (starttls or tls) and a password or OAuth2"
+            )
+    return notes
+
+
+def _refusal(server: Server) -> str:
+    if server.security == "none":
+        return 'a server without encryption (security = "none")'
+    return "a server with neither a password nor OAuth2 among its authentication methods"
+
+
+def _example(provider: Provider, login: str) -> str:
+    """For a name-shaped address: what the client fills in, and what the rule would give."""
+    local, domain = "prenom.nom", provider.domains[0]
+    derived = derive_login(provider.login, local, domain)
+    filled = fill_placeholders(login, local, domain)
+    if derived == filled:
+        return ""
+    # The example names no address: the service's log holds none unless its settings say so.
+    shown = "the whole address" if "@" in filled else f'"{filled}"'
+    return f' (for a name such as {local}, the client fills in {shown} where the rule gives "{derived}")'

@@ -24,7 +24,7 @@ from .types import CONTROL, FileKind, FileReads, FileRef, InvalidValue, Override
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
-    """Read and validate a settings file (the bundled default without a path).
+    """Read and validate a settings file (the bundled default without a path), and the files it names.
 
     Raises SettingsError listing every problem found, each with key path, value, reason and fix.
     """
@@ -37,6 +37,12 @@ def load_settings(path: Path | str | None = None) -> Settings:
             source,
             [Problem("", None, f"cannot read the file: {reason}", "check the path given to --settings")],
         ) from None
+    return settings_from_bytes(raw, source)
+
+
+def settings_from_bytes(raw: bytes, source: Path, files: Mapping[Path, bytes] | None = None) -> Settings:
+    """Validate a settings file's bytes. The files it names are read from disk, or, with `files`, taken
+    from there (a snapshot of what another process read and validated: see snapshot.py)."""
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -57,14 +63,23 @@ def load_settings(path: Path | str | None = None) -> Settings:
                 )
             ],
         ) from None
-    return settings_from_dict(data, source=source, digest=hashlib.sha256(raw).hexdigest())
+    digest = hashlib.sha256(raw).hexdigest()
+    return settings_from_dict(data, source=source, digest=digest, raw=raw, files=files)
 
 
-def settings_from_dict(data: dict[str, Any], *, source: Path, digest: str = "") -> Settings:
+def settings_from_dict(
+    data: dict[str, Any],
+    *,
+    source: Path,
+    digest: str = "",
+    raw: bytes = b"",
+    files: Mapping[Path, bytes] | None = None,
+) -> Settings:
     """Validate settings as TOML holds them; `source` is where relative file paths start from."""
     # The files the settings name are read here, before validation; the validators raise what was found
     # at their own key, so that a missing file is reported in its place among the other problems.
-    context = {"base_dir": source.parent, "files": read_files(data, source.parent)}
+    reads = read_files(data, source.parent, files)
+    context = {"base_dir": source.parent, "files": reads}
     # Rules that span providers are checked on the raw data, so that they are reported with the rest.
     problems = list(_cross_checks(data))
     try:
@@ -77,27 +92,41 @@ def settings_from_dict(data: dict[str, Any], *, source: Path, digest: str = "") 
         raise SettingsError(source, [*(problem_from(err) for err in kept), *problems]) from None
     if problems:
         raise SettingsError(source, problems)
-    settings.loaded_from(source, digest)
+    settings.loaded_from(source, digest, raw, reads.contents)
     return settings
 
 
-def read_files(data: Mapping[str, Any], base_dir: Path) -> FileReads:
-    """Read the files the raw settings name (found by their FileRef type), and note what is wrong."""
+def read_files(
+    data: Mapping[str, Any], base_dir: Path, snapshot: Mapping[Path, bytes] | None = None
+) -> FileReads:
+    """Read the files the raw settings name (found by their FileRef type), keep their bytes, and note
+    what is wrong. With `snapshot`, the files are taken from it instead of the disk."""
     reads = FileReads()
     for kind, path in _named_files(Settings, data, base_dir):
-        if not path.is_file():
+        content = _read(path, snapshot)
+        reads.contents[path] = content
+        if isinstance(content, FileNotFoundError | IsADirectoryError):
             reads.problems[(kind, path)] = problem(
                 "missing_file",
                 f"no readable file at {path}",
                 "write a path to an existing file; relative paths start from the settings file's folder",
             )
         elif kind == "secret":
-            found = _check_secret(path)
+            found = _check_secret(content)
             if found is not None:
                 reads.problems[(kind, path)] = found
         elif kind == "overrides":
-            reads.overrides[path] = _read_overrides(path)
+            reads.overrides[path] = _read_overrides(path, content)
     return reads
+
+
+def _read(path: Path, snapshot: Mapping[Path, bytes] | None) -> bytes | OSError:
+    if snapshot is not None:
+        return snapshot[path] if path in snapshot else FileNotFoundError(2, "not in the snapshot", str(path))
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return exc
 
 
 def _named_files(model: type[BaseModel], data: Any, base_dir: Path) -> Iterator[tuple[FileKind, Path]]:
@@ -133,11 +162,13 @@ def _file_ref(annotation: Any, metadata: tuple[Any, ...] = ()) -> FileRef | None
     return None
 
 
-def _check_secret(path: Path) -> InvalidValue | None:
-    # Checked readable now, so that `check` and `serve` refuse it with the others; its content is read
-    # where it is used (directory.py), and never kept in the settings.
+def _check_secret(content: bytes | OSError) -> InvalidValue | None:
+    # Checked readable now, so that `check` and `serve` refuse it with the others; it is used where it
+    # is needed (directory.py), from the bytes read here.
     try:
-        readable = bool(path.read_text(encoding="utf-8").strip())
+        if isinstance(content, OSError):
+            raise content
+        readable = bool(content.decode("utf-8").strip())
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is not UTF-8 text"
         return problem(
@@ -150,10 +181,12 @@ def _check_secret(path: Path) -> InvalidValue | None:
     return None
 
 
-def _read_overrides(path: Path) -> Overrides | InvalidValue:
+def _read_overrides(path: Path, content: bytes | OSError) -> Overrides | InvalidValue:
     fix = "write a CSV file whose first line is address,login (or address,login,name), one person a line"
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if isinstance(content, OSError):
+            raise content
+        text = content.decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         return problem("bad_overrides", f"cannot read {path}: {exc}", fix)
     rows = csv.DictReader(text.splitlines())

@@ -58,6 +58,15 @@ class LoginRule(Model):
             "person a line."
         ),
     )
+    address_accepted: bool = Field(
+        default=False,
+        description=(
+            "The mail servers also accept the full address as the login. Answers that name no person "
+            "(Thunderbird for Android and K-9 Mail never send the address; `autoconfig render` writes "
+            "files for no one) then give `%EMAILADDRESS%`, which every client fills in right, instead "
+            "of a `fallback` that the pattern, the overrides or the directory would contradict."
+        ),
+    )
 
     _regex: re.Pattern[str] | None = PrivateAttr(default=None)
     _table: Overrides = PrivateAttr(default_factory=dict)
@@ -101,6 +110,12 @@ class LoginRule(Model):
         if self.overrides is not None:
             self._table = _overrides_table(self.overrides, info)
         return self
+
+    @property
+    def exact_without_address(self) -> bool:
+        """Whether `fallback` gives every person's login: no pattern, no overrides (the directory, which
+        the provider may also ask, is checked where it is known)."""
+        return self.pattern is None and self.overrides is None
 
     @property
     def regex(self) -> re.Pattern[str] | None:

@@ -63,6 +63,24 @@ class ServiceSettings(Model):
             '404, and the status only), e.g. `["10.1.2.3/32"]` for your Prometheus server.'
         ),
     )
+    watch_seconds: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=3600.0,
+        description=(
+            "Check the settings file and the files it names every this many seconds, and reload when "
+            "they change (a Kubernetes ConfigMap or Secret is updated under the running pods); 0: reload "
+            "on SIGHUP only."
+        ),
+    )
+    log_hash_key_file: SettingsPath | None = Field(
+        default=None,
+        description=(
+            'The key of the `"hash"` mode of `log_addresses`, in a file (at least 16 bytes; a Kubernetes '
+            "Secret, or any file every replica mounts), so that every replica hashes an address alike. "
+            "Without it each service makes its own key in its state folder."
+        ),
+    )
     trusted_proxies: tuple[Network, ...] = Field(
         default=(),
         description=(
@@ -116,6 +134,8 @@ class Settings(Model):
     _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
     _source: Path = PrivateAttr(default=Path("settings.toml"))
+    _raw: bytes = PrivateAttr(default=b"")
+    _files: dict[Path, bytes | OSError] = PrivateAttr(default_factory=dict)
 
     def model_post_init(self, context: Any, /) -> None:
         self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
@@ -124,8 +144,11 @@ class Settings(Model):
         return self._by_domain.get(ascii_domain)
 
     def referenced_files(self) -> tuple[Path, ...]:
-        """The files these settings name: signing certificate, key and chain, overrides, passwords."""
+        """The files these settings name: log-hash key, signing certificate, key and chain, overrides,
+        passwords."""
         paths: list[Path] = []
+        if self.service.log_hash_key_file is not None:
+            paths.append(self.service.log_hash_key_file)
         if self.signing is not None:
             paths += [self.signing.certificate, self.signing.key, *self.signing.chain]
         for provider in self.providers:
@@ -146,10 +169,33 @@ class Settings(Model):
         """SHA-256 of the settings file's bytes: which version is serving."""
         return self._digest
 
-    def loaded_from(self, source: Path, digest: str) -> None:
-        """Set by the loader once validated: where these settings come from, and which version."""
+    def loaded_from(self, source: Path, digest: str, raw: bytes, files: dict[Path, bytes | OSError]) -> None:
+        """Set by the loader once validated: where these settings come from, which version, and the bytes
+        of the file and of the files it names, as validated."""
         self._source = source
         self._digest = digest
+        self._raw = raw
+        self._files = files
+
+    @property
+    def raw(self) -> bytes:
+        """The settings file's bytes, as validated."""
+        return self._raw
+
+    @property
+    def files(self) -> dict[Path, bytes]:
+        """The files the settings name that could be read, by resolved path, as validated."""
+        return {path: content for path, content in self._files.items() if isinstance(content, bytes)}
+
+    def file_bytes(self, path: Path) -> bytes:
+        """A named file as it was read when these settings loaded (what was validated is what is used,
+        whatever the disk holds now). Raises the OSError met then."""
+        content = self._files.get(path)
+        if content is None:
+            raise FileNotFoundError(2, "not named by these settings", str(path))
+        if isinstance(content, OSError):
+            raise content
+        return content
 
     def summary(self) -> str:
         domains = sum(len(p.domains) for p in self.providers)

@@ -149,6 +149,12 @@ def settings_warnings(settings: Settings) -> list[str]:
     if settings.signing is None and not is_bundled_default(settings.source):
         notes.append("no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)")
     for i, provider in enumerate(settings.providers):
+        phone = provider.support.phone
+        if phone is not None and not phone.startswith("+"):
+            notes.append(
+                f"providers[{i}].support.phone: {phone!r} has no country code: its tel: link reaches nobody "
+                "from a phone on a foreign network; write it in international form, such as +33 1 44 62 40 40"
+            )
         servers = [("incoming", s) for s in provider.incoming] + [("outgoing", s) for s in provider.outgoing]
         counters = {"incoming": 0, "outgoing": 0}
         for kind, server in servers:

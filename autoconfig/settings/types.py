@@ -195,6 +195,8 @@ class FileReads:
 
     problems: dict[tuple[FileKind, Path], InvalidValue] = field(default_factory=dict)  # at the file's key
     overrides: dict[Path, Overrides | InvalidValue] = field(default_factory=dict)  # parsed, or why not
+    # Every file's bytes as read (or why they could not be): what was validated is what is used later.
+    contents: dict[Path, bytes | OSError] = field(default_factory=dict)
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:

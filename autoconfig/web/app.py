@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,23 +16,23 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Scope
 
 from autoconfig.errors import RequestError, SettingsError
-from autoconfig.paths import SETTINGS_ENV
+from autoconfig.formats.signing import Signer
+from autoconfig.serving.snapshot import Snapshot
 from autoconfig.settings import Settings, load_settings, settings_warnings
 
 from .accesslog import AccessLog, Format, Mode
-from .loaded import Loaded
+from .loaded import UNSET, Loaded, Unset
 from .metrics import RELOADS, RequestMetrics
 from .middleware import SECURITY_HEADERS, Edge, ServiceMiddleware
 from .routes import classify, starlette_routes
 
 logger = logging.getLogger("autoconfig")
-STARTUP_FAILURE = 3  # uvicorn's exit status for a worker that could not start
 
 
 async def request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)  # noqa: S101 - registered for RequestError only
     return PlainTextResponse(
-        exc.message + "\n", status_code=exc.status, headers={"Cache-Control": "no-store"}
+        exc.message + "\n", status_code=exc.status, headers={**exc.headers, "Cache-Control": "no-store"}
     )
 
 
@@ -63,8 +60,15 @@ def _log_style(scope: Scope) -> tuple[Mode, Format]:
     return service.log_addresses, service.log_format
 
 
-def create_app(settings: Settings) -> Starlette:
-    """The ASGI application for these settings."""
+def create_app(
+    settings: Settings,
+    *,
+    signer: Signer | Unset | None = UNSET,
+    notes: tuple[str, ...] = (),
+    reload_on_hangup: bool = True,
+) -> Starlette:
+    """The ASGI application for these settings. A worker of `autoconfig serve` passes the supervisor's
+    development signer, and leaves SIGHUP to the supervisor (which hands it new settings instead)."""
     middleware = [
         Middleware(
             ServiceMiddleware, edge_of=_edge, observers=[AccessLog(_log_style), RequestMetrics(classify)]
@@ -74,10 +78,53 @@ def create_app(settings: Settings) -> Starlette:
         routes=starlette_routes(),
         middleware=middleware,
         exception_handlers={RequestError: request_error, Exception: internal_error},
-        lifespan=_lifespan,
+        lifespan=_lifespan if reload_on_hangup else None,
     )
-    app.state.loaded = Loaded.build(settings)
+    # A trailing slash is no route: Starlette's redirect to the slashless path would build its Location
+    # from the Host header (in http, carrying the address). Links never come from request headers.
+    app.router.redirect_slashes = False
+    app.state.loaded = Loaded.build(settings, signer, notes)
+    app.state.stale = False
     return app
+
+
+def apply_snapshot(app: Starlette, snapshot: Snapshot) -> None:
+    """Serve the supervisor's new settings (in a worker, on its event loop): one assignment, so that a
+    request in flight finishes with the settings it started with, and no connection is closed."""
+    try:
+        fresh = loaded_from_snapshot(snapshot)
+    except Exception:  # whatever it is, the current settings keep serving; /healthz says failing
+        logger.exception("this worker could not apply the new settings; it keeps serving the previous ones")
+        app.state.stale = True
+        return
+    app.state.loaded = fresh
+    app.state.stale = False
+
+
+def loaded_from_snapshot(snapshot: Snapshot) -> Loaded:
+    """The supervisor's settings, compiled: its development signer when it made one (so that every
+    worker signs with the same), else the signer the settings name."""
+    development = snapshot.signer_override()
+    return Loaded.build(snapshot.settings(), development or UNSET, snapshot.notes)
+
+
+def app_for_snapshot(snapshot: Snapshot) -> Starlette:
+    """A worker's application: SIGHUP is the supervisor's, which hands new snapshots instead."""
+    development = snapshot.signer_override()
+    return create_app(
+        snapshot.settings(), signer=development or UNSET, notes=snapshot.notes, reload_on_hangup=False
+    )
+
+
+def refusal_logger(app: Starlette) -> Callable[[str, int], None]:
+    """The access line of a request the HTTP parser refused before the application saw it."""
+    access_log = AccessLog(_log_style)
+
+    def log(client: str, status: int) -> None:
+        scope = {"type": "http", "app": app, "client": (client, 0), "method": "-", "path": "-"}
+        access_log(scope, status, 0.0)
+
+    return log
 
 
 def reload_settings(app: Starlette) -> bool:
@@ -121,17 +168,3 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
     finally:
         loop.remove_signal_handler(signal.SIGHUP)
-
-
-def app_from_environment() -> Starlette:
-    """Factory for uvicorn workers: the settings named by AUTOCONFIG_SETTINGS, else the bundled default.
-
-    A worker that cannot load them says why and exits without a traceback; when it replaces a worker
-    after SIGHUP, uvicorn then keeps the old one serving.
-    """
-    path = os.environ.get(SETTINGS_ENV)
-    try:
-        return create_app(load_settings(Path(path) if path else None))
-    except SettingsError as exc:
-        logger.error("cannot start a worker; the settings have problems\n%s", exc.render())
-        sys.exit(STARTUP_FAILURE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,13 +18,17 @@ from .pages import (
     DEVICES,
     INVALID_ADDRESS,
     NO_ADDRESS,
+    NO_DOMAIN,
     NO_SUCH_GUIDE,
     UNKNOWN_DOMAIN,
+    ProfileSigning,
     device_from_user_agent,
     guide_context,
     landing_context,
 )
-from .reading import query_value, request_language
+from .reading import link_base, query_value, request_language
+
+_NAME_LIKE = re.compile(r"[^\W_](?:[\w.'-]{0,62}[^\W_])?")
 
 
 def _page_provider(request: Request) -> Provider | None:
@@ -67,7 +72,7 @@ def _landing_page(
         typed=typed,
         error=error,
         example=f"jean.dupont@{domain}",
-        **landing_context(provider, language, settings.service.public_url),
+        **landing_context(provider, language, link_base(request)),
     )
 
 
@@ -87,6 +92,13 @@ async def guide(request: Request) -> Response:
     typed = (query_value(request, "email") or "").strip()
     if not typed:
         return _landing_page(request, language, error=pages.gettext(language, NO_ADDRESS), status=400)
+    if "@" not in typed:
+        # A login or a name without its domain (jdupont, jean.dupont): say what is missing.
+        domain = (_page_provider(request) or served.settings.providers[0]).domains[0]
+        # The example completes what was typed when it reads as a name; anything else is not echoed.
+        name = typed if _NAME_LIKE.fullmatch(typed) else "jean.dupont"
+        message = pages.gettext(language, NO_DOMAIN, domain=domain, example=f"{name}@{domain}")
+        return _landing_page(request, language, typed=typed, error=message, status=400)
     try:
         account = await served.account(typed)
     except UnknownDomainError:
@@ -96,5 +108,8 @@ async def guide(request: Request) -> Response:
     except RequestError:
         message = pages.gettext(language, INVALID_ADDRESS)
         return _landing_page(request, language, typed=typed, error=message, status=400)
-    context = guide_context(account, device, language, served.settings.service.public_url)
+    signing: ProfileSigning = "unsigned"
+    if served.signer is not None:
+        signing = "development" if served.signer.development else "signed"
+    context = guide_context(account, device, language, link_base(request), signing)
     return _page(request, "guide.html", language, **context)

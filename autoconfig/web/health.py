@@ -54,6 +54,8 @@ def _check(source: Path, digest: str, files: Fingerprint = ()) -> str | None:
         signer_for(load_settings(source))
     except SettingsError as exc:
         return exc.render()
+    except OSError as exc:  # the development certificate could not be made: the state folder
+        return f"{source}: {exc.strerror or exc}"
     return None
 
 
@@ -61,21 +63,40 @@ def health_report(
     settings: Settings,
     signer: Signer | None,
     loaded_at: dt.datetime,
+    *,
     now: dt.datetime | None = None,
     files: Fingerprint = (),
+    notes: tuple[str, ...] = (),
+    stale: bool = False,
 ) -> tuple[dict[str, Any], bool]:
     """The /healthz document, and whether it is healthy enough for a 200. `files`: the fingerprint of
-    the files the settings name, as they were when loaded."""
+    the files the settings name, as they were when loaded; `notes`: what the supervisor noticed (a state
+    folder it cannot write); `stale`: this worker could not apply the supervisor's latest settings.
+
+    "failing" (503) means this process cannot serve what it should: a load balancer may pull it. A file
+    on disk that would not load, or a certificate near or past its end, is "degraded" (200): the
+    previous settings, or unverified profiles, keep serving, and the reasons say what to do.
+    """
     problems = file_problems(settings.source, settings.digest, files)
     days = signer.days_left(now) if signer is not None else None
-    if problems is not None or (days is not None and days < 0):
-        status = "failing"
-    elif days is not None and days < EXPIRY_WARNING_DAYS:
-        status = "degraded"
-    else:
-        status = "ok"
+    reasons: list[str] = []
+    if stale:
+        reasons.append("this worker could not apply the latest settings (see the log)")
+    if problems is not None:
+        reasons.append("the settings on disk would not load: the previous ones keep serving (file_problems)")
+    if signer is not None and days is not None and days < 0:
+        reasons.append(
+            f"the signing certificate expired on {signer.not_after:%Y-%m-%d}: profiles show as Not Verified"
+        )
+    elif signer is not None and days is not None and days < EXPIRY_WARNING_DAYS:
+        reasons.append(
+            f"the signing certificate expires on {signer.not_after:%Y-%m-%d}: renew it, then reload"
+        )
+    reasons += notes
+    status = "failing" if stale else "degraded" if reasons else "ok"
     body: dict[str, Any] = {
         "status": status,
+        "reasons": reasons,
         "version": __version__,
         "settings": {
             "file": str(settings.source),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from autoconfig.accounts import Account, resolve_account, with_directory
-from autoconfig.directory import StaffDirectory
+from autoconfig.directory import StaffDirectory, read_password
 from autoconfig.formats.outlook import Fill, compile_pox
 from autoconfig.formats.signing import Signer, signer_for
 from autoconfig.formats.thunderbird import ClientConfigTemplate, compile_clientconfig
@@ -19,9 +19,17 @@ from autoconfig.paths import templates_dir
 from autoconfig.settings import Settings
 
 from .health import Fingerprint, fingerprint
+from .metrics import SIGNING_EXPIRY
 from .middleware import Edge, parse_networks
 from .pages import Pages
 from .profiles import SignedProfiles
+
+
+class Unset:
+    """No value given (None, for a signer, means: profiles unsigned)."""
+
+
+UNSET = Unset()
 
 
 @dataclass(frozen=True)
@@ -39,15 +47,24 @@ class Loaded:
     files: Fingerprint  # the files the settings name, as loaded: /healthz notices when they change
     profiles: SignedProfiles | None  # None: profiles are served unsigned
     directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
+    notes: tuple[str, ...] = ()  # what the supervisor noticed (a state folder it cannot write)
 
     @classmethod
-    def build(cls, settings: Settings) -> Loaded:
-        """Raises SettingsError when the signing files cannot be used."""
+    def build(
+        cls, settings: Settings, signer: Signer | Unset | None = UNSET, notes: tuple[str, ...] = ()
+    ) -> Loaded:
+        """Raises SettingsError when the signing files cannot be used. `signer`: the one the supervisor
+        made (the development signer), else the one the settings name; `notes`: what the supervisor
+        noticed, for /healthz."""
+        if isinstance(signer, Unset):
+            signer = signer_for(settings)
+        if signer is not None:
+            SIGNING_EXPIRY.set(signer.not_after.timestamp())
         return cls(
             settings,
             clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
             pox={p.id: compile_pox(p) for p in settings.providers},
-            signer=(signer := signer_for(settings)),
+            signer=signer,
             pages=Pages(settings, templates_dir()),
             edge=Edge(parse_networks(settings.service.trusted_proxies), settings.service.request_timeout),
             metrics_networks=parse_networks(settings.service.metrics_networks),
@@ -55,10 +72,13 @@ class Loaded:
             files=fingerprint(settings.referenced_files()),
             profiles=SignedProfiles(signer) if signer is not None else None,
             directories={
-                p.id: StaffDirectory(p.directory.lookup, p.directory.base_dn, settings.source)
+                p.id: StaffDirectory(
+                    p.directory.lookup, p.directory.base_dn, read_password(settings, p.directory.lookup)
+                )
                 for p in settings.providers
                 if p.directory is not None and p.directory.lookup is not None
             },
+            notes=notes,
         )
 
     async def account(self, address: str) -> Account:

@@ -14,6 +14,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -21,7 +22,8 @@ from prometheus_client import (
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from autoconfig.paths import MULTIPROCESS_ENV
+
 MEDIA_TYPE = CONTENT_TYPE_LATEST
 
 REQUESTS = Counter(
@@ -41,7 +43,19 @@ SIGNING_TIME = Histogram(
     "Time to sign one Apple profile.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05),
 )
-RELOADS = Counter("autoconfig_settings_reloads", "Settings reloads (SIGHUP), by result.", ["result"])
+RELOADS = Counter(
+    "autoconfig_settings_reloads", "Settings reloads (SIGHUP or a change on disk), by result.", ["result"]
+)
+LAST_LOAD = Gauge(
+    "autoconfig_settings_loaded_timestamp_seconds",
+    "When the settings being served were last loaded (Unix time).",
+    multiprocess_mode="max",
+)
+SIGNING_EXPIRY = Gauge(
+    "autoconfig_signing_certificate_expiry_timestamp_seconds",
+    "When the certificate that signs Apple profiles expires (Unix time); absent when profiles are unsigned.",
+    multiprocess_mode="livemax",
+)
 
 
 def exposition() -> bytes:

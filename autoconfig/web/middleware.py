@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,18 @@ SECURITY_HEADERS = {
 TIMEOUT_BODY = b"The request took too long; try again.\n"
 
 
+# A proxy may write a hop with its port: 192.0.2.1:5678 or [2001:db8::1]:5678.
+_WITH_PORT = re.compile(r"^\[(?P<v6>[^\]]+)\](:[0-9]{1,5})?$|^(?P<v4>[0-9.]+):[0-9]{1,5}$")
+UNKNOWN_CLIENT = "unknown"  # RFC 7239's word for a client no usable address names: in no network
+
+
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = text.strip()
+    match = _WITH_PORT.match(text)
+    if match is not None:
+        text = match["v6"] or match["v4"]
     try:
-        address = ipaddress.ip_address(text.strip().strip("[]"))
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
     # A dual-stack socket (--host ::) shows IPv4 clients as ::ffff:a.b.c.d: they are IPv4 clients.
@@ -60,17 +70,21 @@ def parse_networks(networks: Iterable[str]) -> list[ipaddress.IPv4Network | ipad
 def forwarded_client(peer: str, forwarded_for: str, networks: Networks) -> str:
     """The real client: from the right of X-Forwarded-For, the first hop no trusted proxy vouches for.
 
-    Only a trusted peer's header is read at all; a header that names nothing usable leaves the peer.
+    Only a trusted peer's header is read at all. A hop that names no address (`unknown`, garbage, an
+    obfuscated name) makes the client unknown, never the proxy itself, which the settings may trust to
+    read /metrics: an unusable header fails closed.
     """
-    if not in_networks(peer, networks) or not forwarded_for:
+    if not in_networks(peer, networks) or not forwarded_for.strip():
         return peer
     hops = [hop.strip() for hop in forwarded_for.split(",")][-16:]
     for hop in reversed(hops):
-        if _address(hop) is None:
-            return peer
-        if not in_networks(hop, networks):
-            return str(_address(hop))
-    return str(_address(hops[0]))
+        address = _address(hop)
+        if address is None:
+            return UNKNOWN_CLIENT
+        if not in_networks(str(address), networks):
+            return str(address)
+    first = _address(hops[0])
+    return str(first) if first is not None else UNKNOWN_CLIENT
 
 
 def forwarded_scope(scope: Scope, networks: Networks) -> Scope:

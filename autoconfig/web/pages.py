@@ -16,8 +16,10 @@ import segno
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from autoconfig.accounts import Account
-from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider, Server, Settings
+from autoconfig.accounts import Account, fill_placeholders
+from autoconfig.formats.thunderbird import generic_login
+from autoconfig.formats.thunderbird_qr import android_export
+from autoconfig.settings import DOMAIN_PLACEHOLDER, DavServer, Provider, Server, Settings
 
 
 def N_(message: str) -> str:
@@ -28,6 +30,7 @@ def N_(message: str) -> str:
 NO_SUCH_GUIDE = N_("There is no such guide.")
 NO_ADDRESS = N_("Type your mail address.")
 UNKNOWN_DOMAIN = N_("This service sets up addresses at %(domains)s only.")
+NO_DOMAIN = N_("Type your whole mail address, with @%(domain)s after your name: for example %(example)s.")
 INVALID_ADDRESS = N_("This is not a valid mail address: check it and try again.")
 
 Device = Literal["ios", "android", "macos", "thunderbird", "outlook", "other"]
@@ -80,14 +83,22 @@ def server_values(server: Server, account: Account) -> ServerValues:
 
 @functools.lru_cache(maxsize=1024)
 def qr_svg(url: str) -> Markup:
-    """The page's own address as an inline SVG QR code (segno escapes nothing: the URL is ours, its
-    query percent-encoded).
+    """A page's address as an inline SVG QR code (segno escapes nothing: the URL is ours, its query
+    percent-encoded).
 
     Mask 0, rather than the one segno would pick by scoring all eight: any mask is valid QR, phones
     read it alike, and scoring cost 7 ms of the 8 ms a guide page took. Cached: a person reloads.
     """
     code = segno.make(url, error="m", mask=0, micro=False)
-    return Markup(code.svg_inline(scale=4, omitsize=True, border=2, title=url))  # noqa: S704 - segno's own SVG
+    return Markup(code.svg_inline(scale=4, omitsize=True, border=4, title=url))  # noqa: S704 - segno's own SVG
+
+
+@functools.lru_cache(maxsize=1024)
+def android_qr_svg(payload: str) -> Markup:
+    """The account export as Thunderbird desktop draws it: byte mode, error correction L at least
+    (raised when the symbol has room), a quiet zone of four modules."""
+    code = segno.make(payload, error="l", mode="byte", boost_error=True, micro=False)
+    return Markup(code.svg_inline(scale=4, omitsize=True, border=4))  # noqa: S704 - segno's own SVG
 
 
 class Pages:
@@ -137,6 +148,14 @@ def page_url(public_url: str, path: str, **query: str) -> str:
     return f"{public_url}{path}" + (f"?{urlencode(kept)}" if kept else "")
 
 
+def phone_link(phone: str) -> str:
+    """A tel: link as dialled: "+33 (0)1 44 62 40 40" -> tel:+33144624040 (the (0) is dialled only from
+    inside the country, never after +33). A number written without its country code stays as written
+    (`check` asks for the international form: from a foreign SIM, 01… reaches nobody)."""
+    dialled = phone.replace("(0)", "") if phone.startswith("+") else phone
+    return "tel:" + re.sub(r"[^0-9+]", "", dialled)
+
+
 def help_context(provider: Provider | None, language: str, account: Account | None = None) -> dict[str, Any]:
     """Webmail, password reset and helpdesk of a provider, as the footer shows them.
 
@@ -154,11 +173,7 @@ def help_context(provider: Provider | None, language: str, account: Account | No
         return url.replace(DOMAIN_PLACEHOLDER, provider.domains[0])
 
     support = provider.support
-    phone_uri = None
-    if support.phone is not None:
-        # "+33 (0)1 44 62 40 40": the (0) is dialled only from inside the country, never after +33.
-        dialled = support.phone.replace("(0)", "") if support.phone.startswith("+") else support.phone
-        phone_uri = "tel:" + re.sub(r"[^0-9+]", "", dialled)
+    phone_uri = phone_link(support.phone) if support.phone is not None else None
     return {
         "provider": provider,
         "webmail": link(provider.links.webmail),
@@ -173,18 +188,46 @@ def help_context(provider: Provider | None, language: str, account: Account | No
     }
 
 
-def landing_context(provider: Provider | None, language: str, public_url: str) -> dict[str, Any]:
+def landing_context(provider: Provider | None, language: str, base_url: str) -> dict[str, Any]:
     """The landing page's help and its own address as a QR code."""
-    here = page_url(public_url, "/", lang=language)
+    here = page_url(base_url, "/", lang=language)
     return {**help_context(provider, language), "qr": qr_svg(here), "page_url": here}
 
 
-def guide_context(account: Account, device: Device, language: str, public_url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DavValues:
+    """A calendar or address book as a person types it into an app."""
+
+    url: str  # the person's own URL
+    login: str
+
+
+def dav_values(dav: DavServer | None, account: Account) -> DavValues | None:
+    if dav is None:
+        return None
+    return DavValues(account.fill(dav.url, in_url=True), account.login_for(dav.username))
+
+
+ProfileSigning = Literal["signed", "development", "unsigned"]
+
+
+def guide_context(
+    account: Account, device: Device, language: str, base_url: str, signing: ProfileSigning = "signed"
+) -> dict[str, Any]:
+    """Everything a guide shows: the person's values for each server, calendar, contacts and directory;
+    the Apple profile and how it is signed; the account export for Thunderbird for Android and what that
+    app proposes on its own; the address of the phone's own guide as a QR code."""
     provider = account.provider
     address = account.alias or account.address
     incoming = [server_values(s, account) for s in provider.incoming]
     outgoing = [server_values(s, account) for s in provider.outgoing]
-    here = page_url(public_url, f"/guide/{device}", email=address, lang=language)
+    export = android_export(account)
+    # The answer that names no person, as Thunderbird for Android finds it: its username, filled in.
+    proposed = fill_placeholders(
+        generic_login(provider, provider.incoming[0]), account.local_part, account.domain
+    )
+    # The phone opens its own guide (/guide picks it from the phone's browser), not this device's.
+    phone_guide = page_url(base_url, "/guide", email=address, lang=language)
     return {
         **help_context(provider, language, account),
         "account": account,
@@ -192,14 +235,20 @@ def guide_context(account: Account, device: Device, language: str, public_url: s
         "device": device,
         "devices": DEVICES,
         "directory": provider.directory,
+        "calendar": dav_values(provider.calendar, account),
+        "contacts": dav_values(provider.contacts, account),
         "incoming": incoming[0],
         "outgoing": outgoing[0],
         "other_incoming": incoming[1:],
         "other_outgoing": outgoing[1:],
         "profile_url": "/profile.mobileconfig?" + urlencode({"email": address, "lang": language}),
+        "profile_signing": signing,
+        "android_qr": android_qr_svg(export.payload) if export.payload is not None else None,
+        "android_qr_reason": export.reason,
+        "android_proposed_login": proposed,
         "device_links": {
             d: "/guide/" + d + "?" + urlencode({"email": address, "lang": language}) for d in DEVICES
         },
-        "qr": qr_svg(here),
-        "page_url": here,
+        "qr": qr_svg(phone_guide),
+        "page_url": phone_guide,
     }

@@ -19,7 +19,9 @@ SIGNING_QUEUE = 64  # profile requests allowed to wait for the signer before the
 
 class BusyError(RequestError):
     def __init__(self) -> None:
-        super().__init__("The service is busy; try again in a moment.", status=503)
+        super().__init__(
+            "The service is busy; try again in a moment.", status=503, headers={"Retry-After": "1"}
+        )
 
 
 class SignedProfiles:

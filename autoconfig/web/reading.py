@@ -1,8 +1,16 @@
-"""What a request says: a query value in any casing, a body under a cap, the language it asks for."""
+"""What a request says: a query value in any casing, a body under a cap, the language it asks for, and
+the address that links leaving the browser (QR codes) should use."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from starlette.requests import Request
+
+from autoconfig.accounts import provider_for_host
+from autoconfig.domains import host_from_header
+from autoconfig.errors import UnknownDomainError
 
 from .languages import choose_language
 from .loaded import loaded
@@ -35,3 +43,27 @@ def request_language(request: Request) -> str:
     return choose_language(
         loaded(request).settings.service, query_value(request, "lang"), request.headers.get("accept-language")
     )
+
+
+# A trial on one machine: http://127.0.0.1:8080, http://localhost:8080. Anything else that is not a name
+# of the service gets public_url.
+_LOOPBACK = re.compile(r"^(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]{1,5})?$", re.IGNORECASE)
+
+
+def link_base(request: Request) -> str:
+    """Where a QR code sends a phone: the host this page was served from when the service answers
+    there (its public name, `autoconfig.<domain>` or `<domain>` of a provider, or loopback for a trial),
+    else `public_url`. A Host header the service does not answer for never reaches a link."""
+    settings = loaded(request).settings
+    public_url = settings.service.public_url
+    header = request.headers.get("host", "").strip()
+    if _LOOPBACK.match(header):
+        return f"{request.url.scheme}://{header.lower()}"
+    host = host_from_header(header)
+    if host is None or host == urlsplit(public_url).hostname:
+        return public_url
+    try:
+        provider_for_host(settings, host)
+    except UnknownDomainError:
+        return public_url
+    return f"https://{host}"

@@ -22,7 +22,7 @@ from lxml import etree
 
 from autoconfig.errors import SettingsError
 from autoconfig.formats.importer import Imported, ImportFormatError, import_clientconfig
-from autoconfig.formats.thunderbird import build_clientconfig
+from autoconfig.formats.thunderbird import compile_clientconfig
 from autoconfig.settings import Provider, load_settings
 from tests.helpers.paths import CORPUS, ROOT
 
@@ -278,7 +278,7 @@ def test_import_round_trip(name: str, corpus_runs: dict[str, Run], tmp_path: Pat
 
     provider = load_imported(run.stdout, tmp_path)
     original = read_view(source.read_bytes())
-    rendered = read_view(build_clientconfig(provider))
+    rendered = read_view(compile_clientconfig(provider).render_as_set())
 
     assert rendered.id == original.id
     assert rendered.domains == tuple(dict.fromkeys(d.lower() for d in original.domains))
@@ -350,7 +350,7 @@ def config(
 def import_and_load(document: bytes, tmp_path: Path) -> tuple[Imported, Provider, ProviderView]:
     imported = import_clientconfig(document)
     provider = load_imported(imported.to_toml("test.xml"), tmp_path)
-    return imported, provider, read_view(build_clientconfig(provider))
+    return imported, provider, read_view(compile_clientconfig(provider).render_as_set())
 
 
 def test_plain_document_imports_without_notes(tmp_path: Path) -> None:

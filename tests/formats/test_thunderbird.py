@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from autoconfig.accounts import resolve_account
-from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig
+from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig, generic_answer_notes
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
 from tests.helpers.settings import settings_data
@@ -21,6 +21,7 @@ from tests.helpers.thunderbird import (
     ConfigView,
     DocumentationView,
     ServerView,
+    android_reader_refusals,
     check_encoding,
     paris_view,
     read_config,
@@ -431,3 +432,157 @@ def test_links_keep_their_placeholders_without_an_account(make_settings: MakeSet
     view = read_config(build_clientconfig(make_settings(LINKS).providers[0]))
     assert view.webmail == "https://login.%EMAILDOMAIN%/?user=%EMAILLOCALPART%"
     assert view.documentation == (DocumentationView("https://help.%EMAILDOMAIN%/", ((None, "Aide"),)),)
+
+
+# --- the answer that names no person, as Thunderbird for Android reads it ------------------------------
+
+BUNDLED = ["ac-paris.toml", "ile-de-france.toml"]
+PATTERN = r"^(?P<first>[a-z]+)\.(?P<last>[a-z]+)$"
+
+
+@pytest.mark.parametrize("profile", BUNDLED)
+def test_every_bundled_provider_answers_what_the_strict_reader_takes(profile: str) -> None:
+    settings = load_settings(profiles_dir() / profile)
+    for provider in settings.providers:
+        document = compile_clientconfig(provider).render()
+        assert android_reader_refusals(document) == [], provider.id
+        assert read_config(document).id == provider.id
+
+
+MIXED = settings_data(
+    provider={
+        "incoming": [
+            {"host": "imap.example.org", "port": 993, "security": "tls"},
+            {"protocol": "pop3", "host": "pop.example.org", "port": 110, "security": "none"},
+        ],
+        "outgoing": [
+            {"host": "relay.example.org", "port": 25, "security": "none", "auth": "none"},
+            {"host": "smtp.example.org", "port": 465, "security": "tls"},
+            {"host": "smtp2.example.org", "port": 587, "security": "starttls", "auth": "TLS-client-cert"},
+        ],
+    }
+)
+
+
+def test_servers_a_strict_reader_refuses_are_left_out_of_the_answer_without_address(
+    make_settings: MakeSettings,
+) -> None:
+    settings = make_settings(MIXED)
+    template = compile_clientconfig(settings.providers[0])
+    generic = template.render()
+    assert android_reader_refusals(generic) == []
+    view = read_config(generic)
+    assert [s.hostname for s in view.incoming] == ["imap.example.org"]
+    assert [s.hostname for s in view.outgoing] == ["smtp.example.org"]
+    # A person's own answer still lists every server, in the settings' order (Thunderbird desktop).
+    personal = read_config(template.render(resolve_account(settings, "jean@example.org")))
+    assert [s.hostname for s in personal.incoming] == ["imap.example.org", "pop.example.org"]
+    assert [s.hostname for s in personal.outgoing] == [
+        "relay.example.org",
+        "smtp.example.org",
+        "smtp2.example.org",
+    ]
+    assert android_reader_refusals(template.render(resolve_account(settings, "jean@example.org"))) != []
+    notes = generic_answer_notes(settings)
+    assert [note.split(":")[0] for note in notes] == [
+        "providers[0].incoming[1]",
+        "providers[0].outgoing[0]",
+        "providers[0].outgoing[2]",
+    ]
+    assert "without encryption" in notes[0]
+    assert "neither a password nor OAuth2" in notes[2]
+
+
+def test_a_provider_a_strict_reader_cannot_use_keeps_its_servers_and_is_named(
+    make_settings: MakeSettings,
+) -> None:
+    plain = settings_data(
+        provider={
+            "incoming": [{"protocol": "pop3", "host": "pop.example.org", "port": 110, "security": "none"}],
+            "outgoing": [{"host": "smtp.example.org", "port": 25, "security": "none", "auth": "none"}],
+        }
+    )
+    settings = make_settings(plain)
+    generic = compile_clientconfig(settings.providers[0]).render()
+    view = read_config(generic)
+    # A client that reads the file less strictly still finds servers; the strict one cannot, and says so.
+    assert [s.hostname for s in view.incoming] == ["pop.example.org"]
+    assert android_reader_refusals(generic) != []
+    (note,) = generic_answer_notes(settings)
+    assert note.startswith("providers[0] (example.org): Thunderbird for Android cannot set this provider up")
+
+
+def test_the_bundled_rule_is_named_with_what_a_client_fills_in(settings: Settings) -> None:
+    (note,) = generic_answer_notes(settings)
+    assert note.startswith("providers[0] (ac-paris.fr): clients that send no address")
+    assert '"prenom.nom" where the rule gives "pnom"' in note
+    assert "login.address_accepted = true" in note
+    assert read_config(compile_clientconfig(settings.providers[0]).render()).incoming[0].username == (
+        "%EMAILLOCALPART%"
+    )
+
+
+@pytest.mark.parametrize(
+    ("login", "username", "noted"),
+    [
+        # A rule a placeholder expresses: nothing to say.
+        ({"fallback": "%EMAILLOCALPART%"}, "%EMAILLOCALPART%", False),
+        # A pattern: the fallback is wrong for name-shaped addresses, unless the servers take the address.
+        (
+            {"pattern": PATTERN, "template": "{first:.1}{last}", "fallback": "%EMAILLOCALPART%"},
+            "%EMAILLOCALPART%",
+            True,
+        ),
+        (
+            {"pattern": PATTERN, "template": "{first:.1}{last}", "fallback": "%EMAILADDRESS%"},
+            "%EMAILADDRESS%",
+            True,
+        ),
+        (
+            {"pattern": PATTERN, "template": "{first:.1}{last}", "address_accepted": True},
+            "%EMAILADDRESS%",
+            False,
+        ),
+        (
+            {
+                "pattern": PATTERN,
+                "template": "{first:.1}{last}",
+                "fallback": "%EMAILLOCALPART%",
+                "address_accepted": True,
+            },
+            "%EMAILADDRESS%",
+            False,
+        ),
+    ],
+)
+def test_the_username_without_address_and_what_check_says_of_it(
+    make_settings: MakeSettings, login: dict[str, object], username: str, noted: bool
+) -> None:
+    settings = make_settings(provider={"login": login})
+    view = read_config(compile_clientconfig(settings.providers[0]).render())
+    assert {s.username for s in (*view.incoming, *view.outgoing)} == {username}
+    assert bool(generic_answer_notes(settings)) is noted
+    # A person's own answer is the rule's, whatever the answer without address says.
+    person = read_config(
+        compile_clientconfig(settings.providers[0]).render(
+            resolve_account(settings, "jean.dupont@example.org")
+        )
+    )
+    assert person.incoming[0].username == ("jdupont" if "pattern" in login else "jean.dupont")
+
+
+def test_an_overrides_file_or_a_directory_makes_the_fallback_inexact(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    (tmp_path / "exceptions.csv").write_text("address,login\nboss@example.org,theboss\n", encoding="utf-8")
+    overridden = make_settings(
+        provider={"login": {"fallback": "%EMAILLOCALPART%", "overrides": "exceptions.csv"}}
+    )
+    assert len(generic_answer_notes(overridden)) == 1
+    directory = {
+        "host": "ldap.example.org",
+        "base_dn": "dc=example,dc=org",
+        "lookup": {"url": "ldaps://ldap.example.org"},
+    }
+    asking = make_settings(provider={"login": {"fallback": "%EMAILLOCALPART%"}, "directory": directory})
+    assert len(generic_answer_notes(asking)) == 1

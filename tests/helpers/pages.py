@@ -1,11 +1,22 @@
-"""The browsers the pages meet, and reading a QR code back from its SVG."""
+"""The browsers the pages meet: their User-Agent strings, a real one (Debian's chromium driven by
+Playwright) with its sessions, reading a QR code back from its SVG, and decoding a picture of one."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
+import pytest
 import segno
 from lxml import etree
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
 
 from autoconfig.web.pages import Device
 
@@ -145,14 +156,173 @@ def dark_modules(svg: str) -> set[tuple[int, int]]:
     return dark
 
 
+# The quiet zone the pages draw around every code, in modules: the four the QR standard asks for.
+QR_BORDER = 4
+
+
+def _modules(code: segno.QRCode) -> set[tuple[int, int]]:
+    return {
+        (r, c) for r, row in enumerate(code.matrix_iter(border=QR_BORDER)) for c, bit in enumerate(row) if bit
+    }
+
+
 def expected_modules(url: str) -> list[set[tuple[int, int]]]:
-    """What a QR code of `url` looks like (border 2), at each error correction level, with mask 0 as
-    pages.qr_svg draws it."""
-    codes = [segno.make(url, error=level, micro=False, boost_error=False, mask=0) for level in "lmqh"]
+    """What a QR code of `url` looks like, at each error correction level, with mask 0 as pages.qr_svg
+    draws it."""
     return [
-        {(r, c) for r, row in enumerate(code.matrix_iter(border=2)) for c, bit in enumerate(row) if bit}
-        for code in codes
+        _modules(segno.make(url, error=level, micro=False, boost_error=False, mask=0)) for level in "lmqh"
     ]
 
 
+def export_modules(payload: str) -> set[tuple[int, int]]:
+    """What the account export `payload` looks like as Thunderbird desktop draws it: byte mode, error
+    correction L or better, the mask the standard's scoring picks."""
+    return _modules(segno.make(payload, error="l", mode="byte", boost_error=True, micro=False))
+
+
+ZBARIMG = Path("/usr/bin/zbarimg")
+
+
+def zbarimg() -> str:
+    """Debian's zbarimg (zbar-tools). When it is missing the tests that need it are skipped, except in
+    CI, which installs it."""
+    found = str(ZBARIMG) if ZBARIMG.exists() else shutil.which("zbarimg")
+    if found is not None:
+        return found
+    reason = "zbarimg is not installed (Debian: apt-get install zbar-tools; tests/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must decode the QR codes")
+    pytest.skip(reason)
+
+
+def decode_qr(picture: Path) -> str:
+    """The text of the one QR code in a picture, as a real decoder reads it."""
+    result = subprocess.run(
+        [zbarimg(), "--raw", "-q", "-Sdisable", "-Sqrcode.enable", str(picture)],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    # zbarimg ends each symbol with a line break; the code's own text is UTF-8.
+    text = result.stdout.decode("utf-8")
+    assert text.endswith("\n"), text
+    assert text.count("\n") == 1, f"more than one code in {picture.name}: {text!r}"
+    return text[:-1]
+
+
 _PATH_COMMAND = re.compile(r"([Mmh])(-?\d+(?:\.\d+)?)(?: (-?\d+(?:\.\d+)?))?")
+
+
+# --- a real browser ---------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+ANDROID_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0.0.0 Mobile Safari/537.36"
+)
+LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+BROWSER_LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+
+
+def chromium_path() -> str:
+    """Debian's chromium. When it is missing the tests are skipped, except in CI, which installs it."""
+    if CHROMIUM.exists():
+        return str(CHROMIUM)
+    found = shutil.which("chromium")
+    if found is not None:
+        return found
+    reason = "chromium is not installed (Debian: apt-get install chromium; tests/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}; CI must run the browser tests")
+    pytest.skip(reason)
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Headless chromium, for the length of the block."""
+    executable = chromium_path()
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@dataclass
+class Session:
+    """A browser context and its page, with every request it made and every error it logged."""
+
+    context: BrowserContext
+    page: Page
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def foreign_requests(self, origin: str) -> list[str]:
+        return [url for url in self.requests if not _same_origin(url, origin)]
+
+
+def _same_origin(url: str, origin: str) -> bool:
+    parts, home = urlsplit(url), urlsplit(origin)
+    return (parts.scheme, parts.netloc) == (home.scheme, home.netloc)
+
+
+OpenSession = Callable[..., Session]
+
+
+@contextmanager
+def browser_sessions(browser: Browser) -> Iterator[OpenSession]:
+    """`open_session(viewport, user_agent, language="fr", javascript=True, mobile=False)` opens a browser
+    context with its page; every one opened is closed after the block."""
+    sessions: list[Session] = []
+
+    def open_one(
+        viewport: dict[str, int],
+        user_agent: str,
+        language: str = "fr",
+        javascript: bool = True,
+        mobile: bool = False,
+    ) -> Session:
+        context = browser.new_context(
+            viewport={"width": viewport["width"], "height": viewport["height"]},
+            user_agent=user_agent,
+            locale=BROWSER_LOCALES[language],
+            java_script_enabled=javascript,
+            is_mobile=mobile,
+            has_touch=mobile,
+        )
+        page = context.new_page()
+        session = Session(context, page)
+
+        def on_request(request: Request) -> None:
+            session.requests.append(request.url)
+
+        def on_console(message: ConsoleMessage) -> None:
+            if message.type in ("error", "warning"):
+                session.errors.append(f"console {message.type}: {message.text}")
+
+        def on_page_error(error: Exception) -> None:
+            session.errors.append(f"page error: {error}")
+
+        context.on("request", on_request)
+        page.on("console", on_console)
+        page.on("pageerror", on_page_error)
+        sessions.append(session)
+        return session
+
+    try:
+        yield open_one
+    finally:
+        for session in sessions:
+            session.context.close()

@@ -175,3 +175,44 @@ def paris_view(username: str) -> ConfigView:
         ),
         webmail="https://webmail.ac-paris.fr",
     )
+
+
+_ANDROID_SOCKETS = {"SSL", "STARTTLS"}
+_ANDROID_AUTH = {"OAuth2", "password-cleartext", "password-encrypted"}
+_LEGAL_HOST = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+
+
+def android_reader_refusals(document: bytes) -> list[str]:
+    """Why Thunderbird for Android's strict parser (RealAutoconfigParser.kt) would reject the whole
+    document; an empty list: it takes it. IMAP and SMTP entries are read, POP3 ones skipped unread."""
+    refusals: list[str] = []
+    if not document.startswith(b"<?xml"):
+        refusals.append("something (a byte-order mark?) before <?xml")
+    provider = parse(document).find("emailProvider")
+    if provider is None or not _LEGAL_HOST.match(provider.get("id", "")):
+        refusals.append("no valid emailProvider id")
+        return refusals
+    if not any(_LEGAL_HOST.match(d.text or "") for d in provider.findall("domain")):
+        refusals.append("no valid domain")
+    read = {"incomingServer": "imap", "outgoingServer": "smtp"}
+    for tag, kind in read.items():
+        servers = [s for s in provider.findall(tag) if s.get("type") == kind]
+        if not servers:
+            refusals.append(f"no {kind} server")
+        for server in servers:
+            values = {child.tag: child.text or "" for child in server if child.tag != "authentication"}
+            methods = {child.text for child in server.findall("authentication")}
+            hostname = values.get("hostname", "")
+            if hostname != hostname.strip() or not _LEGAL_HOST.match(hostname):
+                refusals.append(f"{kind}: hostname {hostname!r}")
+            if not values.get("port", "").isdigit() or not 1 <= int(values["port"]) <= 65535:
+                refusals.append(f"{kind}: port {values.get('port')!r}")
+            if values.get("socketType") not in _ANDROID_SOCKETS:
+                refusals.append(f"{kind}: socketType {values.get('socketType')!r}")
+            if not values.get("username"):
+                refusals.append(f"{kind}: no username")
+            if not methods & _ANDROID_AUTH:
+                refusals.append(f"{kind}: no usable authentication among {sorted(m or '' for m in methods)}")
+    return refusals

@@ -72,7 +72,7 @@ def test_ac_paris_links_and_support(settings: Settings) -> None:
     assert paris.links.webmail == "https://webmail.ac-paris.fr"
     (doc,) = paris.links.documentation
     assert doc.title.get("en") == "Staff mail: how to"
-    assert paris.support.phone == "01 44 62 40 40"
+    assert paris.support.phone == "+33 1 44 62 40 40"
     assert paris.support.hours is not None
     assert paris.support.hours.get("fr").startswith("Du lundi au vendredi")
 

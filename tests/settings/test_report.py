@@ -723,3 +723,24 @@ def test_warning_for_cleartext_password_without_encryption(make_settings: MakeSe
         'providers[0].incoming[1]: passwords would cross the network unencrypted (security = "none" '
         "with password-cleartext)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("phone", "warned"),
+    [
+        ("01 44 62 40 40", True),
+        ("0144624040", True),
+        ("+33 1 44 62 40 40", False),
+        ("+33 (0)1 44 62 40 40", False),
+    ],
+)
+def test_warning_for_a_phone_number_without_its_country_code(
+    make_settings: MakeSettings, phone: str, warned: bool
+) -> None:
+    notes = [
+        n for n in settings_warnings(make_settings(provider={"support": {"phone": phone}})) if "phone" in n
+    ]
+    assert bool(notes) is warned
+    if warned:
+        assert notes[0].startswith(f"providers[0].support.phone: {phone!r} has no country code")
+        assert "+33 1 44 62 40 40" in notes[0]

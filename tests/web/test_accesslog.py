@@ -198,14 +198,17 @@ def get(caplog: pytest.LogCaptureFixture, make_settings: Callable[..., Settings]
     return fetch
 
 
+TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
 def test_one_line_per_request(get: Get) -> None:
     (line,) = get("/guide/ios")
-    assert re.fullmatch(r'testclient "GET /guide/ios" 200 \d+\.\dms', line)
+    assert re.fullmatch(TIME + r' testclient "GET /guide/ios" 200 \d+\.\dms', line)
 
 
 def test_default_hides_the_address_in_query(get: Get) -> None:
     (line,) = get("/guide?email=jean.dupont%40ac-paris.fr")
-    assert re.fullmatch(r'testclient "GET /guide\?email=j\*\*\*@ac-paris\.fr" 200 \d+\.\dms', line)
+    assert re.fullmatch(TIME + r' testclient "GET /guide\?email=j\*\*\*@ac-paris\.fr" 200 \d+\.\dms', line)
     assert "jean" not in line
     assert "dupont" not in line
 
@@ -325,7 +328,8 @@ def test_json_lines_are_one_object_each(caplog: pytest.LogCaptureFixture) -> Non
         client.get("/boom")
     assert len(lines) == 2
     first, second = (json.loads(line) for line in lines)
-    assert set(first) == {"client", "method", "target", "status", "ms"}
+    assert set(first) == {"time", "client", "method", "target", "status", "ms"}
+    assert re.fullmatch(TIME, first["time"])
     assert first["client"] == "testclient"
     assert first["method"] == "GET"
     assert first["target"] == "/guide?email=j***@ac-paris.fr&lang=fr"
@@ -535,3 +539,38 @@ def test_redact_target_in_full_and_hash_modes() -> None:
     assert hashed.startswith("/x?email=h:")
     assert hashed.endswith("@ac-paris.fr")
     assert "jean" not in hashed
+
+
+# --- what a hostile target cannot do to a line -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/guide?email=jean.dupont%EF%BC%A0ac-paris.fr",  # a full-width commercial at
+        "/guide?email=jean.dupont%2525252540ac-paris.fr",  # encoded four times
+        "/autodiscover/autodiscover.json/v1.0/jean%2Fdupont@ac-paris.fr",  # a slash in the local part
+        "/guide?email=jean%2Fdupont%40ac-paris.fr",
+        "/x?a=jean%252Fdupont%2540ac-paris.fr",
+    ],
+)
+def test_near_addresses_are_hidden_too(get: Get, url: str) -> None:
+    # Refused or not by the service, what reads as an address once decoded is not kept.
+    (line,) = get(url)
+    assert "j***@ac-paris.fr" in line
+    assert "dupont" not in line
+
+
+def test_a_quote_cannot_forge_fields_of_a_plain_line(get: Get) -> None:
+    (line,) = get('/guide/x" 200 0.1ms forged "GET /')
+    assert '\\" 200 0.1ms forged \\"GET' in line
+    # Exactly the two quotes that frame the request are unescaped.
+    assert line.replace('\\"', "").count('"') == 2
+    assert line.endswith("ms")
+    assert re.search(r'" 200 \d+\.\dms$', line)
+
+
+def test_a_long_target_is_cut(get: Get) -> None:
+    (line,) = get("/guide/" + "a" * 60_000)
+    assert len(line) < 1200
+    assert "…(+" in line

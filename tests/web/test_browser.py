@@ -10,55 +10,40 @@ guide is also written to tests/screenshots/android-guide.png, the one kept in th
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shutil
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    Page,
-    Request,
-    expect,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.helpers.live import Server, serving
+from tests.helpers.pages import (
+    ANDROID_UA,
+    DESKTOP,
+    LINUX_UA,
+    PHONE,
+    OpenSession,
+    browser_sessions,
+    chromium,
+    decode_qr,
+)
 from tests.helpers.paths import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = ROOT / "build" / "screenshots"
 KEPT_SCREENSHOT = ROOT / "tests" / "screenshots" / "android-guide.png"
 JEAN = "jean.dupont@ac-paris.fr"
 LONG_ADDRESS = "jean-christophe-marie.de-la-fontaine-dupont-durand12@ac-paris.fr"
-
-ANDROID_UA = (
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0.0.0 Mobile Safari/537.36"
-)
 WINDOWS_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0"
 )
-LINUX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 800}
+DEVICES = ("ios", "android", "macos", "thunderbird", "outlook", "other")
 
 WORDS: dict[str, dict[str, str]] = {
     "fr": {
@@ -70,6 +55,16 @@ WORDS: dict[str, dict[str, str]] = {
         "incoming": "Courrier entrant (IMAP)",
         "copied": "Copié",
         "unknown_domain": "Ce service configure uniquement les adresses en ac-paris.fr.",
+        "calendar": "Agenda (CalDAV)",
+        "address": "Adresse (URL)",
+        "domain_hint": "Saisissez votre adresse entière, avec @ac-paris.fr après votre nom.",
+        "no_domain": (
+            "Saisissez votre adresse électronique entière, avec @ac-paris.fr après votre nom : "
+            "par exemple jdupont@ac-paris.fr."
+        ),
+        "to_help": "Aide et assistance",
+        "help": "Aide",
+        "copy_login": "Copier : identifiant",
     },
     "en": {
         "label": "Your mail address",
@@ -80,37 +75,64 @@ WORDS: dict[str, dict[str, str]] = {
         "incoming": "Incoming mail (IMAP)",
         "copied": "Copied",
         "unknown_domain": "This service sets up addresses at ac-paris.fr only.",
+        "calendar": "Calendar (CalDAV)",
+        "address": "Address (URL)",
+        "domain_hint": "Type your whole address, with @ac-paris.fr after your name.",
+        "no_domain": (
+            "Type your whole mail address, with @ac-paris.fr after your name: "
+            "for example jdupont@ac-paris.fr."
+        ),
+        "to_help": "Help and helpdesk",
+        "help": "Help",
+        "copy_login": "Copy: login",
     },
 }
 DEVICE_NAMES = {"android": "Android", "outlook": "Outlook", "thunderbird": "Thunderbird"}
-BROWSER_LOCALES = {"fr": "fr-FR", "en": "en-GB"}
+# The copy buttons of a guide for the bundled settings, by accessible name (see test_guides.py).
+COPY_NAMES = {
+    "fr": [
+        "Copier : adresse électronique",
+        "Copier : identifiant",
+        "Copier : serveur IMAP",
+        "Copier : port IMAP",
+        "Copier : serveur SMTP",
+        "Copier : port SMTP",
+        "Copier : adresse de l'agenda",
+        "Copier : identifiant de l'agenda",
+        "Copier : serveur de l'annuaire",
+        "Copier : port de l'annuaire",
+        "Copier : nom distinct de base",
+    ],
+    "en": [
+        "Copy: mail address",
+        "Copy: login",
+        "Copy: IMAP server",
+        "Copy: IMAP port",
+        "Copy: SMTP server",
+        "Copy: SMTP port",
+        "Copy: calendar address",
+        "Copy: calendar login",
+        "Copy: directory server",
+        "Copy: directory port",
+        "Copy: base DN",
+    ],
+}
+# The smallest target a finger can hit reliably, in CSS pixels (WCAG 2.5.5).
+TARGET = 44
+# Jean's account as Thunderbird desktop 140 exports it for Thunderbird for Android (../shared/CLIENTS.md).
+JEAN_EXPORT = (
+    '[1,[1,1],[0,"imap.ac-paris.fr",143,2,1,"jdupont","jean.dupont@ac-paris.fr",""],'
+    '[[[0,"smtp.ac-paris.fr",587,2,1,"jdupont",""],["jean.dupont@ac-paris.fr","Jean Dupont"]]]]'
+)
 
 
 # --- the service and the browser ------------------------------------------------------------------------
 
 
-def chromium_path() -> str:
-    """Debian's chromium. When it is missing the tests are skipped, except in CI, which installs it."""
-    if CHROMIUM.exists():
-        return str(CHROMIUM)
-    found = shutil.which("chromium")
-    if found is not None:
-        return found
-    reason = "chromium is not installed (Debian: apt-get install chromium; tests/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the browser tests")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture(scope="module")
@@ -120,66 +142,11 @@ def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield live_server
 
 
-@dataclass
-class Session:
-    """A browser context and its page, with every request it made and every error it logged."""
-
-    context: BrowserContext
-    page: Page
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def foreign_requests(self, origin: str) -> list[str]:
-        return [url for url in self.requests if not _same_origin(url, origin)]
-
-
-def _same_origin(url: str, origin: str) -> bool:
-    parts, home = urlsplit(url), urlsplit(origin)
-    return (parts.scheme, parts.netloc) == (home.scheme, home.netloc)
-
-
 @pytest.fixture
-def open_session(browser: Browser) -> Iterator[Any]:
+def open_session(browser: Browser) -> Iterator[OpenSession]:
     """Open browser contexts (closed after the test): `open_session(viewport, user_agent, ...)`."""
-    sessions: list[Session] = []
-
-    def open_one(
-        viewport: dict[str, int],
-        user_agent: str,
-        language: str = "fr",
-        javascript: bool = True,
-        mobile: bool = False,
-    ) -> Session:
-        context = browser.new_context(
-            viewport={"width": viewport["width"], "height": viewport["height"]},
-            user_agent=user_agent,
-            locale=BROWSER_LOCALES[language],
-            java_script_enabled=javascript,
-            is_mobile=mobile,
-            has_touch=mobile,
-        )
-        page = context.new_page()
-        session = Session(context, page)
-
-        def on_request(request: Request) -> None:
-            session.requests.append(request.url)
-
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type in ("error", "warning"):
-                session.errors.append(f"console {message.type}: {message.text}")
-
-        def on_page_error(error: Exception) -> None:
-            session.errors.append(f"page error: {error}")
-
-        context.on("request", on_request)
-        page.on("console", on_console)
-        page.on("pageerror", on_page_error)
-        sessions.append(session)
-        return session
-
-    yield open_one
-    for session in sessions:
-        session.context.close()
+    with browser_sessions(browser) as open_one:
+        yield open_one
 
 
 def settings_shown(page: Page) -> dict[str, dict[str, str]]:
@@ -238,10 +205,10 @@ FLOWS = {
     ("flow", "language"), [("android", "fr"), ("android", "en"), ("windows", "fr"), ("linux", "en")]
 )
 def test_landing_form_leads_to_the_guide(
-    service: Server, open_session: Any, flow: str, language: str
+    service: Server, open_session: OpenSession, flow: str, language: str
 ) -> None:
     case = FLOWS[flow]
-    session: Session = open_session(case.viewport, case.user_agent, language, mobile=case.mobile)
+    session = open_session(case.viewport, case.user_agent, language, mobile=case.mobile)
     page = session.page
     submit_address(page, service.base_url, JEAN, language)
 
@@ -285,17 +252,19 @@ def test_landing_form_leads_to_the_guide(
         save_screenshot(page, f"desktop-{flow}-guide-{language}.png", full_page=False)
 
 
-def test_landing_page_screenshots(service: Server, open_session: Any) -> None:
+def test_landing_page_screenshots(service: Server, open_session: OpenSession) -> None:
     for name, viewport, user_agent in (("phone", PHONE, ANDROID_UA), ("desktop", DESKTOP, LINUX_UA)):
-        session: Session = open_session(viewport, user_agent, "fr", mobile=name == "phone")
+        session = open_session(viewport, user_agent, "fr", mobile=name == "phone")
         session.page.goto(f"{service.base_url}/")
         save_screenshot(session.page, f"landing-{name}.png", full_page=False)
         assert session.foreign_requests(service.base_url) == []
         assert session.errors == []
 
 
-def test_unknown_domain_gives_the_form_back_in_the_browser(service: Server, open_session: Any) -> None:
-    session: Session = open_session(PHONE, ANDROID_UA, "en", mobile=True)
+def test_unknown_domain_gives_the_form_back_in_the_browser(
+    service: Server, open_session: OpenSession
+) -> None:
+    session = open_session(PHONE, ANDROID_UA, "en", mobile=True)
     page = session.page
     submit_address(page, service.base_url, "jean.dupont@example.com", "en")
     alert = page.get_by_role("alert")
@@ -307,8 +276,10 @@ def test_unknown_domain_gives_the_form_back_in_the_browser(service: Server, open
     assert session.foreign_requests(service.base_url) == []
 
 
-def test_browser_refuses_a_malformed_address_before_sending(service: Server, open_session: Any) -> None:
-    session: Session = open_session(DESKTOP, LINUX_UA, "fr")
+def test_browser_refuses_a_malformed_address_before_sending(
+    service: Server, open_session: OpenSession
+) -> None:
+    session = open_session(DESKTOP, LINUX_UA, "fr")
     page = session.page
     page.goto(f"{service.base_url}/")
     page.get_by_label(WORDS["fr"]["label"]).fill("pas une adresse")
@@ -323,32 +294,42 @@ def test_browser_refuses_a_malformed_address_before_sending(service: Server, ope
 # --- copy buttons: with and without JavaScript ----------------------------------------------------------
 
 
-def test_copy_buttons_appear_with_javascript_and_copy(service: Server, open_session: Any) -> None:
-    session: Session = open_session(PHONE, ANDROID_UA, "fr", mobile=True)
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_copy_buttons_appear_with_javascript_and_copy(
+    service: Server, open_session: OpenSession, language: str
+) -> None:
+    session = open_session(PHONE, ANDROID_UA, language, mobile=True)
     session.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base_url)
     page = session.page
-    page.goto(f"{service.base_url}/guide/android?email={JEAN}&lang=fr")
+    page.goto(f"{service.base_url}/guide/android?email={JEAN}&lang={language}")
     buttons = page.locator("button.copy")
-    expect(buttons).to_have_count(6)
-    for index in range(6):
+    expect(buttons).to_have_count(len(COPY_NAMES[language]))
+    for index in range(len(COPY_NAMES[language])):
         expect(buttons.nth(index)).to_be_visible()  # copy.js shows them once the page is read
-    login = page.locator("tr", has=page.get_by_text("jdupont", exact=True)).locator("button.copy")
+    status = page.get_by_role("status")
+    expect(status).to_have_attribute("aria-live", "polite")
+    expect(status).to_have_text("")
+    login = page.get_by_role("button", name=WORDS[language]["copy_login"], exact=True)
     login.click()
-    # The label changes once the clipboard has taken the value (an awaited promise), for 2 s.
-    expect(login).to_have_text(WORDS["fr"]["copied"], use_inner_text=True)
+    # The label changes once the clipboard has taken the value (an awaited promise), for 2 s; the live
+    # region says it for screen readers, and keeps saying it.
+    expect(login).to_have_text(WORDS[language]["copied"], use_inner_text=True)
+    expect(status).to_have_text(WORDS[language]["copied"])
     assert page.evaluate("navigator.clipboard.readText()") == "jdupont"
+    # The accessible name still names the value while the label says "Copied".
+    expect(login).to_have_accessible_name(WORDS[language]["copy_login"])
     assert session.errors == []
 
 
 def test_without_javascript_the_values_stay_and_the_buttons_do_not_show(
-    service: Server, open_session: Any
+    service: Server, open_session: OpenSession
 ) -> None:
-    session: Session = open_session(PHONE, ANDROID_UA, "fr", javascript=False, mobile=True)
+    session = open_session(PHONE, ANDROID_UA, "fr", javascript=False, mobile=True)
     page = session.page
     submit_address(page, service.base_url, JEAN, "fr")  # the form needs no script either
     buttons = page.locator("button.copy")
-    expect(buttons).to_have_count(6)
-    for index in range(6):
+    expect(buttons).to_have_count(len(COPY_NAMES["fr"]))
+    for index in range(len(COPY_NAMES["fr"])):
         expect(buttons.nth(index)).to_be_hidden()
     tables = settings_shown(page)
     assert tables[WORDS["fr"]["incoming"]] == {
@@ -356,7 +337,7 @@ def test_without_javascript_the_values_stay_and_the_buttons_do_not_show(
         "Port": "143",
         "Sécurité": "STARTTLS",
     }
-    expect(page.get_by_text("jdupont", exact=True)).to_be_visible()
+    expect(page.locator("section.values").get_by_text("jdupont", exact=True)).to_be_visible()
     assert f"{service.base_url}/static/copy.js" not in session.requests
     save_screenshot(page, "android-guide-fr-no-javascript.png", full_page=True)
 
@@ -375,8 +356,8 @@ def test_without_javascript_the_values_stay_and_the_buttons_do_not_show(
         f"/guide?email={'x' * 80}@example.com",
     ],
 )
-def test_no_horizontal_scroll_at_320_pixels(service: Server, open_session: Any, path: str) -> None:
-    session: Session = open_session({"width": 320, "height": 640}, ANDROID_UA, "fr", mobile=True)
+def test_no_horizontal_scroll_at_320_pixels(service: Server, open_session: OpenSession, path: str) -> None:
+    session = open_session({"width": 320, "height": 640}, ANDROID_UA, "fr", mobile=True)
     page = session.page
     page.goto(f"{service.base_url}{path}")
     widths = page.evaluate(
@@ -386,8 +367,8 @@ def test_no_horizontal_scroll_at_320_pixels(service: Server, open_session: Any, 
     assert max(widths[0], widths[1]) <= 320, widths
 
 
-def test_keyboard_focus_is_visible(service: Server, open_session: Any) -> None:
-    session: Session = open_session(DESKTOP, LINUX_UA, "en")
+def test_keyboard_focus_is_visible(service: Server, open_session: OpenSession) -> None:
+    session = open_session(DESKTOP, LINUX_UA, "en")
     page = session.page
     page.goto(f"{service.base_url}/")
     # The first Tab reaches the skip link, which then shows.
@@ -432,3 +413,185 @@ def test_real_server_keeps_static_files_in_their_folder(service: Server, target:
     assert answer.startswith(b"HTTP/1.1 404 "), answer[:100]
     assert b"create_app" not in answer
     assert b"root:" not in answer
+
+
+# --- the QR codes, read back by a real decoder ---------------------------------------------------------
+
+
+def decode_element(locator: Locator, name: str) -> str:
+    """Photograph one element as the browser draws it, and read the QR code in the picture."""
+    expect(locator).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    picture = SCREENSHOTS / name
+    locator.screenshot(path=str(picture))
+    return decode_qr(picture)
+
+
+def test_android_guide_code_is_the_account_thunderbird_for_android_imports(
+    service: Server, open_session: OpenSession
+) -> None:
+    # A computer's window: the person scans the code on its screen with the phone.
+    session = open_session(DESKTOP, LINUX_UA, "fr")
+    page = session.page
+    page.goto(f"{service.base_url}/guide/android?email={JEAN}&lang=fr")
+    text = decode_element(page.locator("section.export figure svg"), "android-export-code.png")
+    assert text == JEAN_EXPORT
+    # Field by field, as Thunderbird desktop writes format version 1 (QRExport.sys.mjs).
+    version, part, incoming, outgoing_groups = json.loads(text)
+    assert version == 1
+    assert part == [1, 1]  # the first and only code
+    protocol, host, port, socket_type, auth, username, account_name, password = incoming
+    assert (protocol, host, port) == (0, "imap.ac-paris.fr", 143)  # IMAP
+    assert socket_type == 2  # STARTTLS
+    assert auth == 1  # password-cleartext: a normal password
+    assert username == "jdupont"  # the login from the rule, not the address's local part
+    assert account_name == JEAN
+    assert password == ""  # no password: the app asks for it
+    ((outgoing, identity),) = outgoing_groups
+    assert outgoing == [0, "smtp.ac-paris.fr", 587, 2, 1, "jdupont", ""]
+    assert identity == [JEAN, "Jean Dupont"]
+    assert session.errors == []
+
+
+@pytest.mark.parametrize("device", ["thunderbird", "outlook", "macos"])
+def test_desktop_guide_code_opens_the_phones_own_guide_here(
+    service: Server, open_session: OpenSession, device: str
+) -> None:
+    session = open_session(DESKTOP, LINUX_UA, "en")
+    page = session.page
+    page.goto(f"{service.base_url}/guide/{device}?email={JEAN}&lang=en")
+    url = urlsplit(decode_element(page.locator("section.qr figure svg"), f"phone-code-{device}.png"))
+    # The host the page came from (a local trial has no public name), and /guide: there the phone's own
+    # browser picks its guide, whatever this computer's is.
+    assert f"{url.scheme}://{url.netloc}" == service.base_url
+    assert url.path == "/guide"
+    assert parse_qs(url.query) == {"email": [JEAN], "lang": ["en"]}
+    # And it does: a phone opening that address lands on the Android guide.
+    phone = open_session(PHONE, ANDROID_UA, "en", mobile=True).page
+    phone.goto(url.geturl())
+    expect(phone.locator("nav.devices a[aria-current='page']")).to_have_text("Android", use_inner_text=True)
+
+
+# --- the calendar and the directory, on every guide, on a phone --------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_guide_shows_the_calendar_on_a_phone(
+    service: Server, open_session: OpenSession, device: str, language: str
+) -> None:
+    session = open_session(PHONE, ANDROID_UA, language, mobile=True)
+    page = session.page
+    page.goto(f"{service.base_url}/guide/{device}?email={JEAN}&lang={language}")
+    calendar = page.get_by_role("table", name=WORDS[language]["calendar"])
+    calendar.scroll_into_view_if_needed()
+    expect(calendar).to_be_visible()
+    address = calendar.get_by_role("row", name=WORDS[language]["address"])
+    expect(address).to_contain_text("https://agenda.ac-paris.fr/dav/")
+    login = calendar.get_by_role("row", name=WORDS[language]["login"])
+    expect(login).to_contain_text("jdupont")
+    expect(login.get_by_text("jdupont", exact=True)).to_be_in_viewport()
+    assert session.errors == []
+
+
+# --- what item 7 of the issue fixes: names, targets, help, the hint ----------------------------------------
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_copy_button_has_its_own_name(
+    service: Server, open_session: OpenSession, language: str
+) -> None:
+    page = open_session(DESKTOP, LINUX_UA, language).page
+    page.goto(f"{service.base_url}/guide/thunderbird?email={JEAN}&lang={language}")
+    names = COPY_NAMES[language]
+    expect(page.get_by_role("button", name=re.compile(r"^Cop"))).to_have_count(len(names))
+    for name in names:
+        # Exactly one button answers to each name: none is ambiguous for a screen reader.
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(1)
+    assert len(set(names)) == len(names)
+
+
+def too_small(targets: Locator) -> list[tuple[str, float, float]]:
+    """The targets (visible ones) smaller than 44 by 44 CSS px: their text and size."""
+    small: list[tuple[str, float, float]] = []
+    for index in range(targets.count()):
+        target = targets.nth(index)
+        if not target.is_visible():
+            continue
+        box = target.bounding_box()
+        assert box is not None
+        if box["width"] < TARGET or box["height"] < TARGET:
+            small.append((target.inner_text(), box["width"], box["height"]))
+    return small
+
+
+@pytest.mark.parametrize("path", ["/", f"/guide/android?email={JEAN}", f"/guide/ios?email={JEAN}"])
+def test_targets_are_at_least_44_pixels(service: Server, open_session: OpenSession, path: str) -> None:
+    page = open_session(PHONE, ANDROID_UA, "fr", mobile=True).page
+    page.goto(f"{service.base_url}{path}")
+    targets = {
+        "buttons": page.locator("main button, main a.button"),
+        "device links": page.locator("nav.devices a"),
+        "language links": page.locator("nav.languages a"),
+        "help link": page.locator("header a.to-help"),
+        "footer links": page.locator("footer li a"),
+    }
+    if path != "/":
+        expect(page.locator("button.copy").first).to_be_visible()  # copy.js has shown them
+        expect(targets["device links"]).to_have_count(len(DEVICES))
+    expect(targets["language links"]).to_have_count(2)
+    expect(targets["help link"]).to_have_count(1)
+    assert targets["buttons"].count() > 0
+    assert {what: too_small(found) for what, found in targets.items()} == {what: [] for what in targets}
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_help_is_one_tap_from_the_top_on_a_phone(
+    service: Server, open_session: OpenSession, language: str
+) -> None:
+    page = open_session(PHONE, ANDROID_UA, language, mobile=True).page
+    page.goto(f"{service.base_url}/guide/android?email={JEAN}&lang={language}")
+    link = page.get_by_role("link", name=WORDS[language]["to_help"])
+    expect(link).to_be_in_viewport()
+    help_block = page.get_by_role("heading", name=WORDS[language]["help"], exact=True)
+    expect(help_block).not_to_be_in_viewport()  # far below, on a long page
+    link.click()
+    expect(page).to_have_url(re.compile(r"#help$"))
+    expect(help_block).to_be_in_viewport()
+    expect(page.get_by_role("link", name="+33 1 44 62 40 40")).to_have_attribute("href", "tel:+33144624040")
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_a_bare_login_gets_the_hint_as_it_is_typed(
+    service: Server, open_session: OpenSession, language: str
+) -> None:
+    page = open_session(PHONE, ANDROID_UA, language, mobile=True).page
+    page.goto(f"{service.base_url}/?lang={language}")
+    field = page.get_by_label(WORDS[language]["label"])
+    hint = page.locator("#email-domain")
+    expect(hint).to_be_hidden()
+    field.fill("jdupont")
+    expect(hint).to_be_hidden()  # not while typing: when the person leaves the field, or sends
+    page.get_by_role("button", name=WORDS[language]["submit"]).click()
+    expect(hint).to_be_visible()
+    expect(hint).to_have_text(WORDS[language]["domain_hint"])
+    expect(field).to_have_accessible_description(re.compile(re.escape(WORDS[language]["domain_hint"])))
+    # The browser kept the form, and says the same words in its own bubble.
+    assert urlsplit(page.url).path == "/"
+    assert page.eval_on_selector("#email", "e => e.validationMessage") == WORDS[language]["domain_hint"]
+    # The "@" typed, the hint goes.
+    field.press("End")
+    page.keyboard.type("@ac-paris.fr")
+    expect(hint).to_be_hidden()
+    assert page.eval_on_selector("#email", "e => e.validity.valid") is True
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_without_javascript_the_server_says_what_is_missing(
+    service: Server, open_session: OpenSession, language: str
+) -> None:
+    page = open_session(PHONE, ANDROID_UA, language, javascript=False, mobile=True).page
+    page.goto(f"{service.base_url}/guide?email=jdupont&lang={language}")
+    alert = page.get_by_role("alert")
+    expect(alert).to_have_text(WORDS[language]["no_domain"], use_inner_text=True)
+    expect(page.get_by_label(WORDS[language]["label"])).to_have_value("jdupont")

@@ -21,9 +21,9 @@ from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app
 from autoconfig.web.middleware import CONTENT_SECURITY_POLICY
 from autoconfig.web.pages import DEVICES, Device
-from tests.helpers.pages import USER_AGENTS, dark_modules, expected_modules
+from tests.helpers.pages import USER_AGENTS, dark_modules, expected_modules, export_modules
 from tests.helpers.paths import ROOT
-from tests.helpers.settings import settings_data
+from tests.helpers.settings import TWO_PROVIDERS, settings_data
 
 JEAN = "jean.dupont@ac-paris.fr"
 PUBLIC = "https://autoconfig.ac-paris.fr"
@@ -42,6 +42,12 @@ TEXT: dict[str, dict[str, str]] = {
         "example": "Par exemple : jean.dupont@ac-paris.fr",
         "no_address": "Saisissez votre adresse électronique.",
         "invalid": "Ce n'est pas une adresse électronique valide : vérifiez-la et réessayez.",
+        "no_domain": (
+            "Saisissez votre adresse électronique entière, avec @ac-paris.fr après votre nom : "
+            "par exemple {typed}@ac-paris.fr."
+        ),
+        "domain_hint": "Saisissez votre adresse entière, avec @ac-paris.fr après votre nom.",
+        "to_help": "Aide et assistance",
         "unknown_domain": "Ce service configure uniquement les adresses en {domains}.",
         "no_guide": "Ce guide n'existe pas.",
         "help": "Aide",
@@ -49,7 +55,7 @@ TEXT: dict[str, dict[str, str]] = {
         "webmail": "Webmail",
         "reset": "Mot de passe oublié ou expiré",
         "documentation": "Messagerie académique : mode d'emploi",
-        "phone": "Téléphone : 01 44 62 40 40",
+        "phone": "Téléphone : +33 1 44 62 40 40",
         "hours": "Horaires : Du lundi au vendredi, de 9 h à 17 h",
         "postal": "Adresse : 12 boulevard d'Indochine, 75019 Paris",
         "qr": "Continuer sur votre téléphone",
@@ -68,6 +74,12 @@ TEXT: dict[str, dict[str, str]] = {
         "example": "For example: jean.dupont@ac-paris.fr",
         "no_address": "Type your mail address.",
         "invalid": "This is not a valid mail address: check it and try again.",
+        "no_domain": (
+            "Type your whole mail address, with @ac-paris.fr after your name: "
+            "for example {typed}@ac-paris.fr."
+        ),
+        "domain_hint": "Type your whole address, with @ac-paris.fr after your name.",
+        "to_help": "Help and helpdesk",
         "unknown_domain": "This service sets up addresses at {domains} only.",
         "no_guide": "There is no such guide.",
         "help": "Help",
@@ -75,7 +87,7 @@ TEXT: dict[str, dict[str, str]] = {
         "webmail": "Webmail",
         "reset": "Forgotten or expired password",
         "documentation": "Staff mail: how to",
-        "phone": "Phone: 01 44 62 40 40",
+        "phone": "Phone: +33 1 44 62 40 40",
         "hours": "Opening hours: Monday to Friday, 9 am to 5 pm",
         "postal": "Address: 12 boulevard d'Indochine, 75019 Paris",
         "qr": "Continue on your phone",
@@ -136,6 +148,71 @@ JEAN_VALUES = {
         },
     },
 }
+# The calendar and the staff directory of the bundled settings, as every guide shows them.
+CALENDAR_URL = "https://agenda.ac-paris.fr/dav/"
+BASE_DN = "ou=ac-paris,ou=education,o=gouv,c=fr"
+JEAN_SERVICES = {
+    "fr": {
+        "Agenda (CalDAV)": {
+            "Adresse (URL)": CALENDAR_URL,
+            "Identifiant (nom d'utilisateur)": "jdupont",
+            "Mot de passe": "le même mot de passe que pour le webmail",
+        },
+        "Annuaire (LDAP)": {
+            "Serveur": "annuaire.ac-paris.fr",
+            "Port": "636",
+            "Sécurité": "SSL/TLS",
+            "Nom distinct de base (Base DN)": BASE_DN,
+        },
+    },
+    "en": {
+        "Calendar (CalDAV)": {
+            "Address (URL)": CALENDAR_URL,
+            "Login (username)": "jdupont",
+            "Password": "the same password as the webmail",
+        },
+        "Staff directory (LDAP)": {
+            "Server": "annuaire.ac-paris.fr",
+            "Port": "636",
+            "Security": "SSL/TLS",
+            "Base DN": BASE_DN,
+        },
+    },
+}
+# Every copy button of a guide: its accessible name -> the value it copies.
+COPY_BUTTONS = {
+    "fr": {
+        "Copier : adresse électronique": JEAN,
+        "Copier : identifiant": "jdupont",
+        "Copier : serveur IMAP": "imap.ac-paris.fr",
+        "Copier : port IMAP": "143",
+        "Copier : serveur SMTP": "smtp.ac-paris.fr",
+        "Copier : port SMTP": "587",
+        "Copier : adresse de l'agenda": CALENDAR_URL,
+        "Copier : identifiant de l'agenda": "jdupont",
+        "Copier : serveur de l'annuaire": "annuaire.ac-paris.fr",
+        "Copier : port de l'annuaire": "636",
+        "Copier : nom distinct de base": BASE_DN,
+    },
+    "en": {
+        "Copy: mail address": JEAN,
+        "Copy: login": "jdupont",
+        "Copy: IMAP server": "imap.ac-paris.fr",
+        "Copy: IMAP port": "143",
+        "Copy: SMTP server": "smtp.ac-paris.fr",
+        "Copy: SMTP port": "587",
+        "Copy: calendar address": CALENDAR_URL,
+        "Copy: calendar login": "jdupont",
+        "Copy: directory server": "annuaire.ac-paris.fr",
+        "Copy: directory port": "636",
+        "Copy: base DN": BASE_DN,
+    },
+}
+# Jean's account as Thunderbird desktop 140 exports it for Thunderbird for Android (../shared/CLIENTS.md).
+JEAN_EXPORT = (
+    '[1,[1,1],[0,"imap.ac-paris.fr",143,2,1,"jdupont","jean.dupont@ac-paris.fr",""],'
+    '[[[0,"smtp.ac-paris.fr",587,2,1,"jdupont",""],["jean.dupont@ac-paris.fr","Jean Dupont"]]]]'
+)
 ANDROID_APPS = {
     "fr": [
         "Thunderbird pour Android (K-9 Mail)",
@@ -241,17 +318,19 @@ def check_headings(doc: Any) -> None:
     assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), levels
 
 
-def values_table(doc: Any) -> dict[str, dict[str, str]]:
-    """The settings tables: caption -> {row label: value shown}."""
+def values_table(doc: Any, section: str = "values") -> dict[str, dict[str, str]]:
+    """The tables of a section (the mail settings, or the calendar and address books): caption ->
+    {row label: value shown}."""
     tables: dict[str, dict[str, str]] = {}
-    for table in elements(doc, "//section[@class='values']//table"):
+    for table in elements(doc, f"//section[@class='{section}']//table"):
         rows = {text(one(tr, "th")): text(one(tr, "td/span")) for tr in elements(table, ".//tr")}
         tables[text(one(table, "caption"))] = rows
     return tables
 
 
-def the_svg(response: Any) -> str:
-    (svg,) = re.findall(r"<svg\b.*?</svg>", response.text, re.DOTALL)
+def section_svg(response: Any, section: str) -> str:
+    """The SVG drawn in a page's section, as the service wrote it."""
+    (svg,) = re.findall(rf'<section class="{section}".*?(<svg\b.*?</svg>)', response.text, re.DOTALL)
     return str(svg)
 
 
@@ -260,7 +339,7 @@ def check_qr(response: Any, doc: Any, url: str, language: str) -> None:
     section = one(doc, "//section[@class='qr']")
     assert text(one(section, "h2")) == TEXT[language]["qr"]
     one(section, "figure/svg")
-    svg = the_svg(response)
+    svg = section_svg(response, "qr")
     assert dark_modules(svg) in expected_modules(url)
     assert etree.fromstring(svg.encode()).findtext("title") == url
 
@@ -282,8 +361,13 @@ def check_help(doc: Any, language: str) -> None:
         TEXT[language]["postal"],
     ]
     phone = one(footer, ".//a[starts-with(@href, 'tel:')]")
-    assert phone.get("href") == "tel:0144624040"
-    assert text(phone) == "01 44 62 40 40"
+    # Dialled in the international form: from a foreign SIM, 01… reaches nobody.
+    assert phone.get("href") == "tel:+33144624040"
+    assert text(phone) == "+33 1 44 62 40 40"
+    # One tap from the top of the page reaches this block, however long the page.
+    assert one(footer, "section").get("id") == "help"
+    link = one(doc, "//header//a[@href='#help']")
+    assert text(link) == TEXT[language]["to_help"]
 
 
 def check_form(doc: Any, language: str, typed: str = "", error: str | None = None) -> None:
@@ -298,6 +382,10 @@ def check_form(doc: Any, language: str, typed: str = "", error: str | None = Non
     assert field.get("value") == typed
     assert text(one(form, ".//label[@for='email']")) == TEXT[language]["label"]
     assert text(one(form, ".//p[@id='email-hint']")) == TEXT[language]["example"]
+    # The hint copy.js shows for a bare login or name, hidden without it, inside a live region.
+    domain_hint = one(form, ".//div[@aria-live='polite']/p[@id='email-domain']")
+    assert domain_hint.get("hidden") is not None
+    assert text(domain_hint) == TEXT[language]["domain_hint"]
     lang = one(form, ".//input[@type='hidden']")
     assert (lang.get("name"), lang.get("value")) == ("lang", language)
     assert text(one(form, ".//button[@type='submit']")) == TEXT[language]["submit"]
@@ -313,8 +401,10 @@ def check_form(doc: Any, language: str, typed: str = "", error: str | None = Non
         assert field.get("aria-describedby") == "email-hint email-error"
 
 
-def guide_url(device: str, language: str, email: str = JEAN) -> str:
-    return f"{PUBLIC}/guide/{device}?email={email.replace('@', '%40')}&lang={language}"
+def phone_guide_url(language: str, email: str = JEAN, base: str = PUBLIC) -> str:
+    """Where a guide's "continue on your phone" code leads: /guide, where the phone's browser picks its
+    own guide (not this device's)."""
+    return f"{base}/guide?" + urlencode({"email": email, "lang": language})
 
 
 # --- the landing page -------------------------------------------------------------------------------------
@@ -401,10 +491,12 @@ def test_guide(client: TestClient, device: Device, language: str) -> None:
         assert (link.get("aria-current") == "page") == (name == device)
     assert text(one(doc, "//h2[@id='steps-title']")) == DEVICE_NAMES[language][device]
 
-    # The person's own values, on every guide; copy buttons there but hidden until copy.js runs.
+    # The person's own values, on every guide: mail, then the calendar and the directory.
     assert values_table(doc) == JEAN_VALUES[language]
-    buttons = elements(doc, "//section[@class='values']//button")
-    assert len(buttons) == 6  # address, login, two servers, two ports
+    assert values_table(doc, "services") == JEAN_SERVICES[language]
+    # Copy buttons there but hidden until copy.js runs, each named for its value: a screen reader never
+    # meets two buttons of the same name.
+    buttons = elements(doc, "//main//button")
     for button in buttons:
         assert button.get("hidden") is not None
         assert button.get("type") == "button"
@@ -413,11 +505,13 @@ def test_guide(client: TestClient, device: Device, language: str) -> None:
         assert button.get("data-done") == TEXT[language]["copied"]
         row = button.getparent().getparent()
         assert button.get("data-copy") == text(one(row, "td/span"))
-        assert button.get(
-            "aria-label"
-        ) == f"{TEXT[language]['copy']}{' :' if language == 'fr' else ':'} " + text(one(row, "th"))
-    copied = sorted(b.get("data-copy") for b in buttons)
-    assert copied == sorted([JEAN, "jdupont", "imap.ac-paris.fr", "143", "smtp.ac-paris.fr", "587"])
+    # Names as spoken: French puts a no-break space before the colon.
+    spoken = {" ".join(b.get("aria-label").split()): b.get("data-copy") for b in buttons}
+    assert spoken == COPY_BUTTONS[language]
+    assert len(buttons) == len(COPY_BUTTONS[language])
+    # Where copy.js announces "Copied": a polite live region, empty until then.
+    status = one(doc, "//main//*[@id='copy-status']")
+    assert (status.get("role"), status.get("aria-live"), text(status)) == ("status", "polite", "")
 
     # The signed profile for Apple devices only.
     profile = [a for a in elements(doc, "//a") if (a.get("href") or "").startswith("/profile.mobileconfig")]
@@ -430,19 +524,21 @@ def test_guide(client: TestClient, device: Device, language: str) -> None:
     else:
         assert profile == []
 
-    check_qr(response, doc, guide_url(device, language), language)
+    check_qr(response, doc, phone_guide_url(language), language)
     check_help(doc, language)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_android_guide_puts_the_values_first_then_each_app(client: TestClient, language: str) -> None:
+def test_android_guide_puts_the_code_first_then_the_values_then_each_app(
+    client: TestClient, language: str
+) -> None:
     doc = parse_page(client.get("/guide/android", params={"email": JEAN, "lang": language}))
     sections = [s.get("class") for s in elements(doc, "//main/section")]
-    assert sections == ["values", "steps", "qr"]
+    assert sections == ["export", "values", "steps", "services", "qr"]
     steps = one(doc, "//section[@class='steps']")
     assert texts(steps, "h3") == ANDROID_APPS[language]
-    # Every app but Thunderbird (which finds the settings itself) has its steps.
-    assert len(elements(steps, "ol")) == 4
+    # Every app has its steps; Thunderbird's are what to change in what it finds by itself.
+    assert len(elements(steps, "ol")) == 5
     assert ("webmail" in text(steps)) is True
 
 
@@ -450,7 +546,7 @@ def test_android_guide_puts_the_values_first_then_each_app(client: TestClient, l
 def test_other_guides_put_the_steps_first_and_the_values_as_fallback(client: TestClient, device: str) -> None:
     doc = parse_page(client.get(f"/guide/{device}", params={"email": JEAN, "lang": "en"}))
     sections = [s.get("class") for s in elements(doc, "//main/section")]
-    assert sections == ["steps", "values", "qr"]
+    assert sections == ["steps", "values", "services", "qr"]
     if device in ("thunderbird", "outlook", "other"):
         assert "use the values below" in text(one(doc, "//section[@class='steps']"))
 
@@ -463,8 +559,8 @@ def test_guide_picks_the_device_from_the_user_agent(client: TestClient, user_age
     current = one(doc, "//nav[@class='devices']//a[@aria-current='page']")
     assert urlsplit(current.get("href")).path == f"/guide/{device}"
     assert text(one(doc, "//h2[@id='steps-title']")) == DEVICE_NAMES["en"][device]
-    # The QR code carries the device's own guide, so that the phone opens the same page.
-    check_qr(response, doc, guide_url(device, "en"), "en")
+    # The QR code leads the phone to /guide, where its own browser picks its guide.
+    check_qr(response, doc, phone_guide_url("en"), "en")
 
 
 def test_guide_without_user_agent_is_the_generic_one(make_client: Callable[..., TestClient]) -> None:
@@ -499,7 +595,8 @@ ERRORS: list[tuple[str, dict[str, str], int, str, str]] = [
     ("/guide", {}, 400, "no_address", ""),
     ("/guide", {"email": ""}, 400, "no_address", ""),
     ("/guide/android", {"email": "   "}, 400, "no_address", ""),
-    ("/guide", {"email": "jean.dupont"}, 400, "invalid", "jean.dupont"),
+    ("/guide", {"email": "jean.dupont"}, 400, "no_domain", "jean.dupont"),
+    ("/guide/android", {"email": " jdupont "}, 400, "no_domain", "jdupont"),
     ("/guide/ios", {"email": "jean dupont@ac-paris.fr"}, 400, "invalid", "jean dupont@ac-paris.fr"),
     ("/guide", {"email": "jean.dupont@"}, 400, "invalid", "jean.dupont@"),
     ("/guide", {"email": "@ac-paris.fr"}, 400, "invalid", "@ac-paris.fr"),
@@ -528,7 +625,7 @@ def test_errors_give_the_form_back_with_a_translated_message(
     assert response.headers["cache-control"] == "private, no-store"
     doc = parse_page(response)
     assert one(doc, "/html").get("lang") == language
-    error = TEXT[language][message].format(domains="ac-paris.fr")
+    error = TEXT[language][message].format(domains="ac-paris.fr", typed=typed)
     check_form(doc, language, typed=typed, error=error)
     assert "Traceback" not in response.text
     assert elements(doc, "//section[@class='values']") == []
@@ -574,7 +671,12 @@ def test_hostile_addresses_are_refused_and_shown_as_text(
     assert elements(doc, "//*[@autofocus] | //*[@x]") == []
     # The field gives back what was typed, as an HTML parser reads it (CR LF as LF, NUL as U+FFFD).
     typed_back = typed.strip().replace("\r\n", "\n").replace("\x00", "\ufffd")
-    check_form(doc, language, typed=typed_back, error=TEXT[language]["invalid"])
+    # Without an "@" it reads as a bare login: the message says what is missing, and completes the typed
+    # text in its example only when that reads as a name (hostile text is not echoed there).
+    bare = "@" not in typed
+    name = typed_back if re.fullmatch(r"[^\W_](?:[\w.'-]{0,62}[^\W_])?", typed_back) else "jean.dupont"
+    error = TEXT[language]["no_domain" if bare else "invalid"].format(typed=name)
+    check_form(doc, language, typed=typed_back, error=error)
 
 
 # Valid addresses whose local part holds characters that mean something in HTML and URLs.
@@ -600,7 +702,7 @@ def test_valid_addresses_with_markup_characters_are_shown_as_text(
         assert parse_qs(urlsplit(link.get("href")).query)["email"] == [typed]
     for link in elements(doc, "//a[starts-with(@href, '/profile.mobileconfig')]"):
         assert parse_qs(urlsplit(link.get("href")).query)["email"] == [typed]
-    check_qr(response, doc, f"{PUBLIC}/guide/{device}?" + urlencode({"email": typed, "lang": "en"}), "en")
+    check_qr(response, doc, phone_guide_url("en", typed), "en")
 
 
 @pytest.mark.parametrize(
@@ -760,15 +862,26 @@ def idf(make_client: Callable[..., TestClient], idf_app: Starlette) -> Callable[
 
 
 @pytest.mark.parametrize(
-    ("host", "organisation", "example"),
+    ("host", "organisation", "example", "base"),
     [
-        ("autoconfig.ac-paris.fr", "Académie de Paris", "jean.dupont@ac-paris.fr"),
-        ("autoconfig.ac-creteil.fr", "Académie de Créteil", "jean.dupont@ac-creteil.fr"),
-        ("ac-versailles.fr:8443", "Académie de Versailles", "jean.dupont@ac-versailles.fr"),
+        ("autoconfig.ac-paris.fr", "Académie de Paris", "jean.dupont@ac-paris.fr", PUBLIC),
+        (
+            "autoconfig.ac-creteil.fr",
+            "Académie de Créteil",
+            "jean.dupont@ac-creteil.fr",
+            "https://autoconfig.ac-creteil.fr",
+        ),
+        # The code names the host the page came from, over https; the Host's port is not kept.
+        (
+            "ac-versailles.fr:8443",
+            "Académie de Versailles",
+            "jean.dupont@ac-versailles.fr",
+            "https://ac-versailles.fr",
+        ),
     ],
 )
 def test_multi_provider_landing_speaks_for_the_host(
-    idf: Callable[[str], TestClient], host: str, organisation: str, example: str
+    idf: Callable[[str], TestClient], host: str, organisation: str, example: str, base: str
 ) -> None:
     webmail = f"https://webmail.{example.partition('@')[2]}"
     response = idf(host).get("/", params={"lang": "en"})
@@ -778,7 +891,7 @@ def test_multi_provider_landing_speaks_for_the_host(
     assert text(one(doc, "/html/head/title")) == f"Set up your mail · {organisation}"
     assert text(one(doc, "//p[@id='email-hint']")) == f"For example: {example}"
     assert [a.get("href") for a in elements(doc, "//footer//ul[@class='links']//a")] == [webmail]
-    check_qr(response, doc, f"{PUBLIC}/?lang=en", "en")
+    check_qr(response, doc, f"{base}/?lang=en", "en")
 
 
 def test_multi_provider_landing_for_an_unknown_host_names_no_helpdesk(
@@ -897,7 +1010,7 @@ def test_guide_for_odd_servers(
     check_qr(
         response,
         doc,
-        f"https://setup.example.org/guide/other?email=ana%40example.net&lang={language}",
+        phone_guide_url(language, "ana@example.net", "https://setup.example.org"),
         language,
     )
 
@@ -934,5 +1047,252 @@ def test_one_language_only(
         assert one(doc, "/html").get("lang") == "en"
         assert text(one(doc, "//h1")) == "Set up your mail"
         assert elements(doc, "//header/nav") == []  # no language menu with one language
-    error = parse_page(client.get("/guide", params={"email": "nope"}))
+    error = parse_page(client.get("/guide", params={"email": "nope@"}))
     assert text(one(error, "//p[@id='email-error']")) == TEXT["en"]["invalid"]
+
+
+# --- Thunderbird for Android: the account code, and what the app proposes by itself --------------------
+
+EXPORT_WORDS = {
+    "fr": {
+        "title": "Thunderbird pour Android : scannez votre compte",
+        "no_password": "Il ne contient aucun mot de passe : l'appli vous le demande.",
+        "other_screen": (
+            "Affichez-le sur un autre écran, un ordinateur par exemple, et scannez-le avec le téléphone"
+        ),
+        "new": "touchez « Commencer », puis « Balayer le code QR »",
+        "earlier": "« Importer les paramètres » sous « Utilisez-vous déjà Thunderbird pour ordinateur ? »",
+        "set_up": "menu → « Paramètres » → « Importer les paramètres » → « Lire un code QR »",
+        "import": "Touchez « Importation ». Le compte indique « Le mot de passe est requis »",
+        "proposes": (
+            "elle propose l'identifiant jean.dupont, qui n'est pas le vôtre. Remplacez-le par jdupont"
+        ),
+        "edit": (
+            "« La configuration a été trouvée », touchez-la pour voir le détail, "
+            "puis touchez « Modifier la configuration »"
+        ),
+        "username": "Dans « Nom d’utilisateur », remplacez jean.dupont par jdupont",  # noqa: RUF001 - the app's own apostrophe
+        "ascii": "Thunderbird pour Android n'importe que des adresses écrites sans accents ni autres lettres "
+        "que de A à Z. Utilisez plutôt les valeurs ci-dessous.",
+    },
+    "en": {
+        "title": "Thunderbird for Android: scan your account",
+        "no_password": "It holds no password: the app asks for it.",
+        "other_screen": "Show it on another screen, a computer for example, and scan it with the phone",
+        "new": "tap “Get started”, then “Scan QR code”",
+        "earlier": "“Import settings” under “Already using Thunderbird on desktop?”",
+        "set_up": "menu → “Settings” → “Import settings” → “Scan QR code”",
+        "import": "Tap “Import”. The account shows “Password required”",
+        "proposes": "it proposes the login jean.dupont, which is not yours. Replace it with jdupont",
+        "edit": "“Configuration found”, tap it to see the details, then tap “Edit configuration”",
+        "username": "Under “Username”, replace jean.dupont with jdupont",
+        "ascii": "Thunderbird for Android imports only addresses written without accents or other letters "
+        "outside A to Z. Use the values below instead.",
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_android_guide_holds_the_account_code_and_how_to_scan_it(client: TestClient, language: str) -> None:
+    response = client.get("/guide/android", params={"email": JEAN, "lang": language})
+    doc = parse_page(response)
+    words = EXPORT_WORDS[language]
+    export = one(doc, "//section[@class='export']")
+    assert text(one(export, "h2")) == words["title"]
+    one(export, "figure/svg")
+    # Exactly the code of Jean's account in Thunderbird's format: no password in it.
+    assert dark_modules(section_svg(response, "export")) == export_modules(JEAN_EXPORT)
+    said = text(export)
+    for key in ("no_password", "other_screen", "new", "earlier", "set_up", "import"):
+        assert words[key] in said, key
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_android_guide_says_what_thunderbird_for_android_proposes_and_what_to_change(
+    client: TestClient, language: str
+) -> None:
+    doc = parse_page(client.get("/guide/android", params={"email": JEAN, "lang": language}))
+    steps = text(one(doc, "//section[@class='steps']"))
+    words = EXPORT_WORDS[language]
+    for key in ("proposes", "edit", "username"):
+        assert words[key] in steps, key
+    # The sentence the issue found false is gone.
+    assert "finds the settings by itself." not in steps
+
+
+def test_android_guide_when_the_app_finds_the_right_login(client: TestClient) -> None:
+    # A service mailbox logs in with its local part: what Thunderbird for Android proposes is right.
+    doc = parse_page(client.get("/guide/android", params={"email": "ce.0751234a@ac-paris.fr", "lang": "en"}))
+    steps = text(one(doc, "//section[@class='steps']"))
+    assert "the app finds the servers by itself, with your login ce.0751234a." in steps
+    assert "Replace it" not in steps
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_android_guide_explains_why_there_is_no_code(client: TestClient, language: str) -> None:
+    response = client.get("/guide/android", params={"email": "élodie.mérand@ac-paris.fr", "lang": language})
+    assert response.status_code == 200
+    doc = parse_page(response)
+    export = one(doc, "//section[@class='export']")
+    assert elements(export, ".//svg") == []
+    assert text(one(export, "p")) == EXPORT_WORDS[language]["ascii"]
+    # The values are there instead.
+    assert values_table(doc)
+
+
+# --- calendar, contacts and directory on every guide -------------------------------------------------
+
+SERVICE_STEPS = {
+    "fr": {
+        "ios": "Rien de plus à faire : le profil ci-dessus les ajoute",
+        "macos": "Rien de plus à faire : le profil ci-dessus les ajoute",
+        "android": "touchez « + », puis choisissez « Connexion avec une URL et un nom d'utilisateur »",
+        "thunderbird": "Choisissez « Sur le réseau ».",
+        "outlook": "Outlook n'ouvre pas de lui-même un agenda CalDAV ni un carnet d'adresses CardDAV.",
+        "other": "Les applis qui ouvrent un agenda CalDAV",
+    },
+    "en": {
+        "ios": "Nothing more to do: the profile above adds them",
+        "macos": "Nothing more to do: the profile above adds them",
+        "android": "tap “+”, then choose “Login with URL and user name”",
+        "thunderbird": "Choose “On the Network”.",
+        "outlook": "Outlook does not open a CalDAV calendar or a CardDAV address book by itself.",
+        "other": "Apps that open a CalDAV calendar",
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("device", DEVICES)
+def test_every_guide_shows_the_calendar_and_the_directory(
+    client: TestClient, device: Device, language: str
+) -> None:
+    doc = parse_page(client.get(f"/guide/{device}", params={"email": JEAN, "lang": language}))
+    assert values_table(doc, "services") == JEAN_SERVICES[language]
+    assert SERVICE_STEPS[language][device] in text(one(doc, "//section[@class='services']"))
+
+
+def test_thunderbird_guide_adds_the_contacts_the_carddav_way(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    client = make_client(make_settings(TWO_PROVIDERS), host="autoconfig.example.org")
+    doc = parse_page(client.get("/guide/thunderbird", params={"email": "ana@example.org", "lang": "en"}))
+    tables = values_table(doc, "services")
+    assert tables["Contacts (CardDAV)"]["Address (URL)"] == "https://dav.example.org/carddav/"
+    assert tables["Contacts (CardDAV)"]["Login (username)"] == "ana@example.org"
+    assert tables["Calendar (CalDAV)"]["Address (URL)"] == "https://dav.example.org/caldav/"
+    said = text(one(doc, "//section[@class='services']"))
+    assert "“Add CardDAV Address Book” (“Add remote Address Book” in recent versions)" in said
+    assert "Find Calendars" in said
+    names = [b.get("aria-label") for b in elements(doc, "//main//button")]
+    assert len(names) == len(set(names))
+
+
+def test_a_guide_without_calendar_or_directory_has_no_such_section(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    doc = parse_page(make_client(make_settings()).get("/guide/ios", params={"email": "ana@example.org"}))
+    assert elements(doc, "//section[@class='services']") == []
+    profile_adds = texts(doc, "//section[@class='steps']/ul/li")
+    assert profile_adds == [
+        "La messagerie de ana@example.org (IMAP et SMTP), avec votre identifiant ana@example.org."
+    ]
+
+
+# --- Apple: both macOS paths, what the profile adds, "Not Verified" ------------------------------------
+
+APPLE_WORDS: dict[str, dict[str, Any]] = {
+    "fr": {
+        "macos14": "macOS 14 Sonoma et ultérieur : Réglages Système → Général → Gestion des appareils ;",
+        "macos13": "macOS 13 Ventura : Réglages Système → Confidentialité et sécurité → Profils.",
+        "adds": [
+            "La messagerie de jean.dupont@ac-paris.fr (IMAP et SMTP), avec votre identifiant jdupont.",
+            "L'agenda (CalDAV), dans Calendrier.",
+            "L'annuaire (LDAP), dans Contacts.",
+        ],
+        "not_verified": "« Non vérifié » : pourquoi c'est sans risque",
+        "safe": "le profil ne contient que les noms des serveurs et votre identifiant, aucun mot de passe",
+    },
+    "en": {
+        "macos14": "macOS 14 Sonoma and later: System Settings → General → Device Management;",
+        "macos13": "macOS 13 Ventura: System Settings → Privacy & Security → Profiles.",
+        "adds": [
+            "Mail for jean.dupont@ac-paris.fr (IMAP and SMTP), with your login jdupont.",
+            "The calendar (CalDAV), in Calendar.",
+            "The staff directory (LDAP), in Contacts.",
+        ],
+        "not_verified": "“Not Verified”: why it is safe",
+        "safe": "the profile holds only the names of the servers and your login, no password",
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_mac_guide_names_both_places_of_the_profile(client: TestClient, language: str) -> None:
+    doc = parse_page(client.get("/guide/macos", params={"email": JEAN, "lang": language}))
+    paths = texts(doc, "//section[@class='steps']/ol/li/ul/li")
+    assert paths == [APPLE_WORDS[language]["macos14"], APPLE_WORDS[language]["macos13"]]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("device", ["ios", "macos"])
+def test_apple_guides_list_what_the_profile_adds(client: TestClient, device: str, language: str) -> None:
+    doc = parse_page(client.get(f"/guide/{device}", params={"email": JEAN, "lang": language}))
+    assert texts(doc, "//section[@class='steps']/ul/li") == APPLE_WORDS[language]["adds"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("device", ["ios", "macos"])
+def test_unsigned_profiles_prepare_for_not_verified(
+    make_client: Callable[..., TestClient],
+    make_settings: Callable[..., Settings],
+    device: str,
+    language: str,
+) -> None:
+    # Settings without [signing] (and not the bundled default): profiles are served unsigned.
+    client = make_client(make_settings(), host="autoconfig.example.org")
+    doc = parse_page(client.get(f"/guide/{device}", params={"email": "ana@example.org", "lang": language}))
+    steps = one(doc, "//section[@class='steps']")
+    assert APPLE_WORDS[language]["not_verified"] in texts(steps, "h3")
+    assert APPLE_WORDS[language]["safe"] in text(steps)
+
+
+def test_the_development_certificate_prepares_for_not_verified_too(client: TestClient) -> None:
+    # The bundled settings sign with the development certificate, which no device trusts.
+    doc = parse_page(client.get("/guide/ios", params={"email": JEAN, "lang": "en"}))
+    assert APPLE_WORDS["en"]["not_verified"] in texts(doc, "//section[@class='steps']/h3")
+
+
+# --- Outlook: which one, and each one's way -------------------------------------------------------------
+
+OUTLOOK_HEADINGS = {
+    "fr": [
+        "Quel Outlook avez-vous ?",
+        "Outlook classique pour Windows",
+        "Nouvel Outlook pour Windows",
+        "Outlook pour Mac",
+        "Outlook pour iPhone et Android",
+    ],
+    "en": [
+        "Which Outlook do you have?",
+        "Classic Outlook for Windows",
+        "New Outlook for Windows",
+        "Outlook for Mac",
+        "Outlook for iPhone and Android",
+    ],
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_outlook_guide_tells_the_versions_apart_and_keeps_the_values(
+    client: TestClient, language: str
+) -> None:
+    doc = parse_page(client.get("/guide/outlook", params={"email": JEAN, "lang": language}))
+    steps = one(doc, "//section[@class='steps']")
+    assert texts(steps, "h3") == OUTLOOK_HEADINGS[language]
+    which = " ".join(texts(steps, "ul/li"))
+    assert ("« Fichier »" if language == "fr" else "“File”") in which
+    assert ("« Nouvel Outlook »" if language == "fr" else "“New Outlook”") in which
+    cloud = "cloud de Microsoft" if language == "fr" else "Microsoft's cloud"
+    assert cloud in text(steps)
+    assert values_table(doc) == JEAN_VALUES[language]

@@ -1,8 +1,11 @@
-"""/healthz: ok, degraded (signing certificate expires within 30 days), failing (expired, or the settings
-file on disk would not load), with what the IT team needs to tell which settings are served."""
+"""/healthz: ok; degraded (200: the signing certificate expires within 30 days or has expired, or a file on
+disk would not load while the previous settings keep serving), each with its reason; failing (503) only
+when this process cannot serve what it should; with what the IT team needs to tell which settings are
+served."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Callable
@@ -16,8 +19,9 @@ from starlette.testclient import TestClient
 
 from autoconfig import __version__
 from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
-from autoconfig.settings import load_settings
-from autoconfig.web.app import reload_settings
+from autoconfig.serving.snapshot import Snapshot
+from autoconfig.settings import Settings, load_settings
+from autoconfig.web.app import apply_snapshot, create_app, reload_settings
 from autoconfig.web.health import file_problems, health_report
 from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
 from tests.helpers.settings import outgoing, settings_data, write_settings
@@ -98,12 +102,15 @@ def test_a_certificate_expiring_within_30_days_is_degraded_but_200(deploy: Deplo
 
 
 @pytest.mark.parametrize("expired_for", [dt.timedelta(hours=1), dt.timedelta(days=40)])
-def test_an_expired_certificate_is_failing_and_503(deploy: Deploy, expired_for: dt.timedelta) -> None:
+def test_an_expired_certificate_is_degraded_not_failing(deploy: Deploy, expired_for: dt.timedelta) -> None:
+    # Profiles still install (as Not Verified): a load balancer must not pull a service that serves.
     status, body = deploy(-expired_for).health()
-    assert status == 503
-    assert body["status"] == "failing"
+    assert status == 200
+    assert body["status"] == "degraded"
     assert body["signing"]["days_left"] < 0
-    assert body["settings"]["file_problems"] is None  # the certificate alone makes it fail
+    assert body["settings"]["file_problems"] is None  # the certificate alone makes it degraded
+    (reason,) = body["reasons"]
+    assert reason.startswith("the signing certificate expired on ")
 
 
 def test_the_30_day_boundary(deploy: Deploy) -> None:
@@ -120,7 +127,7 @@ def test_the_30_day_boundary(deploy: Deploy) -> None:
     assert status_at(not_after - dt.timedelta(days=EXPIRY_WARNING_DAYS, seconds=1)) == ("ok", True)
     assert status_at(not_after - dt.timedelta(days=EXPIRY_WARNING_DAYS - 1)) == ("degraded", True)
     assert status_at(not_after - dt.timedelta(seconds=1)) == ("degraded", True)
-    assert status_at(not_after + dt.timedelta(seconds=1)) == ("failing", False)
+    assert status_at(not_after + dt.timedelta(seconds=1)) == ("degraded", True)
 
 
 def test_without_signing_there_is_no_expiry_to_report(
@@ -145,7 +152,7 @@ def test_the_bundled_default_reports_its_development_signer(make_client: MakeCli
     assert body["signing"]["development"] is True
 
 
-def test_a_settings_file_broken_on_disk_is_failing_until_fixed(deploy: Deploy) -> None:
+def test_a_settings_file_broken_on_disk_is_degraded_until_fixed(deploy: Deploy) -> None:
     deployment = deploy(dt.timedelta(days=90))
     good = deployment.settings.read_text(encoding="utf-8")
     served = hashlib.sha256(good.encode()).hexdigest()
@@ -153,8 +160,11 @@ def test_a_settings_file_broken_on_disk_is_failing_until_fixed(deploy: Deploy) -
     (imap,) = deployment.data["providers"][0]["incoming"]
     deployment.rewrite(provider={"incoming": [{**imap, "port": 99999}]})
     status, body = deployment.health()
-    assert status == 503
-    assert body["status"] == "failing"
+    assert status == 200
+    assert body["status"] == "degraded"
+    assert body["reasons"] == [
+        "the settings on disk would not load: the previous ones keep serving (file_problems)"
+    ]
     problems = body["settings"]["file_problems"]
     assert str(deployment.settings) in problems
     assert "providers[0].incoming[0].port" in problems
@@ -172,24 +182,24 @@ def test_a_settings_file_broken_on_disk_is_failing_until_fixed(deploy: Deploy) -
     assert (status, body["status"], body["settings"]["file_problems"]) == (200, "ok", None)
 
 
-def test_a_broken_signing_file_on_disk_is_failing(deploy: Deploy) -> None:
+def test_a_broken_signing_file_on_disk_is_degraded(deploy: Deploy) -> None:
     deployment = deploy(dt.timedelta(days=90))
     # The settings file changes (so it is checked again) and now names a key file that is not a key.
     bad_key = deployment.files.folder / "not-a-key.pem"
     bad_key.write_text("not a key\n", encoding="utf-8")
     deployment.rewrite(signing=deployment.files.signing_data(key=bad_key))
     status, body = deployment.health()
-    assert status == 503
-    assert body["status"] == "failing"
+    assert status == 200
+    assert body["status"] == "degraded"
     assert "signing.key" in body["settings"]["file_problems"]
 
 
-def test_a_missing_settings_file_is_failing(deploy: Deploy) -> None:
+def test_a_missing_settings_file_is_degraded(deploy: Deploy) -> None:
     deployment = deploy(dt.timedelta(days=90))
     deployment.settings.unlink()
     status, body = deployment.health()
-    assert status == 503
-    assert body["status"] == "failing"
+    assert status == 200
+    assert body["status"] == "degraded"
     assert "cannot read the file" in body["settings"]["file_problems"]
 
 
@@ -234,6 +244,32 @@ def test_a_signing_key_replaced_in_place_is_noticed(deploy: Deploy) -> None:
     other = make_chain("ec").write(deployment.files.folder / "other")
     deployment.files.key.write_bytes(other.key.read_bytes())
     status, body = deployment.health()
-    assert status == 503
-    assert body["status"] == "failing"
+    assert status == 200
+    assert body["status"] == "degraded"
     assert "signing.key" in body["settings"]["file_problems"]
+
+
+def test_a_worker_that_could_not_apply_new_settings_is_failing(deploy: Deploy) -> None:
+    deployment = deploy(dt.timedelta(days=90))
+    app = deployment.client.app
+    assert isinstance(app, Starlette)
+    served = load_settings(deployment.settings)
+    # New settings from the supervisor that this process cannot build (here: a signing key gone).
+    broken = Snapshot.take(served, None, None)
+    broken = dataclasses.replace(broken, files={})
+    apply_snapshot(app, broken)
+    status, body = deployment.health()
+    assert (status, body["status"]) == (503, "failing")
+    assert body["reasons"][0] == "this worker could not apply the latest settings (see the log)"
+    assert body["settings"]["sha256"] == served.digest  # the previous settings still serve
+    apply_snapshot(app, Snapshot.take(served, None, None))
+    assert deployment.health()[0] == 200
+
+
+def test_what_the_supervisor_noticed_makes_it_degraded(
+    make_settings: Callable[..., Settings], make_client: MakeClient
+) -> None:
+    note = "the state folder /var/lib/autoconfig cannot be written: Permission denied"
+    app = create_app(make_settings(), notes=(note,))
+    body = make_client(app, host=None, client=LOOPBACK).get("/healthz").json()
+    assert (body["status"], body["reasons"]) == ("degraded", [note])

@@ -268,10 +268,11 @@ def _worker_counts(folder: Path) -> dict[str, float]:
 
 
 def test_two_workers_are_summed(tmp_path: Path) -> None:
-    state = tmp_path / "state"
-    with serving(tmp_path / "logs", workers=2, env={"AUTOCONFIG_STATE_DIR": str(state)}) as server:
-        folder = state / "metrics" / str(server.process.pid)
-        assert folder.is_dir()  # `serve` made the folder the workers share
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    with serving(tmp_path / "logs", workers=2, env={"TMPDIR": str(temporary)}) as server:
+        # The supervisor made one private folder the workers share, outside the state folder.
+        (folder,) = temporary.glob("autoconfig-metrics-*")
         assert oct(folder.stat().st_mode & 0o777) == oct(0o700)
         url = "/mail/config-v1.1.xml?emailaddress=jean.dupont%40ac-paris.fr"
         sent = 0
@@ -286,6 +287,7 @@ def test_two_workers_are_summed(tmp_path: Path) -> None:
             counts = _worker_counts(folder)
             return counts if len([c for c in counts.values() if c > 0]) >= 2 else None
 
+        # Each worker listens on its own socket (SO_REUSEPORT): the kernel spreads new connections.
         counts = wait_for(both_workers_answered, 20, "requests answered by both workers")
         assert sum(counts.values()) == sent
         # Every scrape, whichever worker answers it, shows the whole service.
@@ -295,3 +297,4 @@ def test_two_workers_are_summed(tmp_path: Path) -> None:
             assert (
                 value(samples, "autoconfig_request_duration_seconds_count", endpoint="clientconfig") == sent
             )
+    assert not folder.exists()  # removed when the service stops

@@ -26,7 +26,7 @@ from starlette.types import Scope
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.accesslog import ACCESS_LOGGER
 from autoconfig.web.app import create_app, reload_settings
-from autoconfig.web.middleware import Edge, Networks, ServiceMiddleware, forwarded_client
+from autoconfig.web.middleware import Edge, Networks, ServiceMiddleware, forwarded_client, forwarded_scope
 from tests.helpers.live import serving, wait_for
 from tests.helpers.settings import settings_data, write_settings
 
@@ -112,9 +112,15 @@ REAL = "203.0.113.7"
         (PROXY, f"127.0.0.1, {REAL}, 10.9.9.9", REAL),  # whatever the client wrote on the left is ignored
         (PROXY, f"192.0.2.1, {REAL}", REAL),
         (PROXY, "10.0.0.3, 10.0.0.2", "10.0.0.3"),  # every hop a proxy: the farthest one
-        (PROXY, f"{REAL}, garbage", PROXY),  # a hop that is no address: stop trusting there
+        # A hop that names no address: the client is unknown (never the proxy, which may be trusted).
+        (PROXY, f"{REAL}, garbage", "unknown"),
+        (PROXY, "unknown", "unknown"),
         (PROXY, f"unknown, {REAL}", REAL),
-        (PROXY, f"{REAL}:443", PROXY),
+        (PROXY, f"{REAL}, _hidden", "unknown"),
+        # A hop written with its port, as some proxies do.
+        (PROXY, f"{REAL}:443", REAL),
+        (PROXY, "[2001:db8:2::5]:8443", "2001:db8:2::5"),
+        (PROXY, "[2001:db8:2::5", "unknown"),
         (PROXY, "[2001:db8:2::5]", "2001:db8:2::5"),
         (PROXY, "2001:db8:2::5, 2001:db8:1::9", "2001:db8:2::5"),
         (PROXY, "::ffff:203.0.113.7", REAL),
@@ -217,14 +223,22 @@ def test_loopback_is_not_a_proxy_unless_listed(
         (OUTSIDER, [("X-Forwarded-Proto", "https")], "http"),
     ],
 )
-def test_the_scheme_follows_a_trusted_proxy_only(
-    from_peer: Callable[[str], TestClient], peer: str, headers: Headers, scheme: str
+def test_the_scheme_follows_a_trusted_proxy_only(peer: str, headers: Headers, scheme: str) -> None:
+    raw = [(name.lower().encode(), value.encode()) for name, value in headers]
+    scope = {"type": "http", "scheme": "http", "client": (peer, 50000), "headers": raw}
+    assert forwarded_scope(scope, PROXIES)["scheme"] == scheme
+
+
+@pytest.mark.parametrize("hop", ["unknown", "garbage", "203.0.113.7, _obfuscated", "[::1"])
+def test_an_unusable_hop_from_a_trusted_proxy_reads_no_metrics(
+    make_settings: MakeSettings, make_client: MakeClient, access_clients: Clients, hop: str
 ) -> None:
-    # Starlette's trailing-slash redirect is an absolute URL built from the request's scheme.
-    client = from_peer(peer)
-    response = client.get("/guide/", headers=headers, follow_redirects=False)
-    assert response.status_code == 307
-    assert response.headers["location"] == f"{scheme}://testserver/guide"
+    # The proxy itself is trusted and, on loopback, allowed to read /metrics by default: a hop that names
+    # nobody must not turn the request into the proxy's own.
+    client = make_client(make_settings(behind(["127.0.0.1/32"])), host=None, client=("127.0.0.1", 50000))
+    assert client.get("/metrics", headers={"X-Forwarded-For": hop}).status_code == 404
+    assert client.get("/healthz", headers={"X-Forwarded-For": hop}).json() == {"status": "ok"}
+    assert access_clients() == ["unknown", "unknown"]
 
 
 def test_trusted_proxies_follow_a_reload(
@@ -244,7 +258,7 @@ def test_trusted_proxies_follow_a_reload(
 
 
 def _log_clients(log: str, marker: str) -> list[str]:
-    return [json.loads(line.split(" ", 2)[2])["client"] for line in log.splitlines() if marker in line]
+    return [json.loads(line)["client"] for line in log.splitlines() if marker in line]
 
 
 @pytest.mark.parametrize(("trusted", "metrics"), [(["127.0.0.1/32"], 404), ([], 200)])

@@ -17,8 +17,10 @@ from autoconfig.settings import Provider, Settings
 from autoconfig.web.pages import (
     DEVICES,
     SECURITY_LABELS,
+    DavValues,
     Device,
     Pages,
+    ProfileSigning,
     ServerValues,
     device_from_user_agent,
     guide_context,
@@ -205,8 +207,8 @@ def test_help_context_of_the_default_settings(paris: Provider, language: str, ho
         "webmail": "https://webmail.ac-paris.fr",
         "password_reset": "https://moncompte.ac-paris.fr/",
         "documentation": [("https://www.ac-paris.fr/messagerie", title)],
-        "phone": "01 44 62 40 40",
-        "phone_uri": "tel:0144624040",
+        "phone": "+33 1 44 62 40 40",
+        "phone_uri": "tel:+33144624040",
         "support_email": None,
         "support_url": None,
         "postal_address": "12 boulevard d'Indochine, 75019 Paris",
@@ -244,9 +246,10 @@ def test_landing_context_carries_a_qr_code_of_the_landing_page(paris: Provider) 
 def test_guide_context(settings: Settings, paris: Provider, device: Device, language: str) -> None:
     account = resolve_account(settings, JEAN)
     context = guide_context(account, device, language, PUBLIC)
-    here = f"{PUBLIC}/guide/{device}?email=jean.dupont%40ac-paris.fr&lang={language}"
-    assert context["page_url"] == here
-    assert context["qr"] == qr_svg(here)
+    # The phone opens /guide, where its own browser picks its guide.
+    phone = f"{PUBLIC}/guide?email=jean.dupont%40ac-paris.fr&lang={language}"
+    assert context["page_url"] == phone
+    assert context["qr"] == qr_svg(phone)
     assert context["address"] == JEAN
     assert context["device"] == device
     assert context["devices"] == DEVICES
@@ -263,6 +266,15 @@ def test_guide_context(settings: Settings, paris: Provider, device: Device, lang
     assert {k: v for k, v in context.items() if k in help_context(paris, language)} == help_context(
         paris, language
     )
+    # The calendar and the directory of the bundled settings; no contacts there.
+    assert context["calendar"] == DavValues("https://agenda.ac-paris.fr/dav/", "jdupont")
+    assert context["contacts"] is None
+    assert context["directory"] == paris.directory
+    # Thunderbird for Android: the code of the account, and the login it proposes by itself.
+    assert isinstance(context["android_qr"], Markup)
+    assert context["android_qr_reason"] is None
+    assert context["android_proposed_login"] == "jean.dupont"
+    assert context["profile_signing"] == "signed"
 
 
 def test_guide_context_lists_the_other_servers(per_server: Settings) -> None:
@@ -272,8 +284,8 @@ def test_guide_context_lists_the_other_servers(per_server: Settings) -> None:
     assert [s.kind for s in context["other_incoming"]] == ["POP3"]
     assert context["outgoing"].login == "marie+smtp"
     assert [s.host for s in context["other_outgoing"]] == ["relay.example.org"]
-    assert context["page_url"] == (
-        "https://autoconfig.example.org/mail/guide/other?email=marie%40example.org&lang=en"
+    assert (
+        context["page_url"] == "https://autoconfig.example.org/mail/guide?email=marie%40example.org&lang=en"
     )
 
 
@@ -331,3 +343,33 @@ def test_pages_autoescape_every_value(settings: Settings) -> None:
     assert "<i>error</i>" not in html
     assert "<u>x</u>" not in html
     assert 'value="&#34;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
+
+
+@pytest.mark.parametrize(
+    ("signing", "verified", "not_verified"),
+    [
+        # Signed: "Verified" only when the device trusts the certificate; never promised as such.
+        ("signed", "shows “Verified” when it trusts the certificate it is signed with", False),
+        ("development", None, True),
+        ("unsigned", None, True),
+    ],
+)
+@pytest.mark.parametrize("device", ["ios", "macos"])
+def test_apple_guides_say_what_the_device_shows_for_each_signing(
+    settings: Settings, device: Device, signing: ProfileSigning, verified: str | None, not_verified: bool
+) -> None:
+    pages = Pages(settings, templates_dir())
+    account = resolve_account(settings, JEAN)
+    page = pages.render(
+        "guide.html",
+        "en",
+        organisation="Académie de Paris",
+        language_links={"en": "/guide?lang=en"},
+        **guide_context(account, device, "en", PUBLIC, signing),
+    )
+    words = " ".join(page.split())
+    assert ("“Not Verified”: why it is safe" in words) is not_verified
+    if verified is not None:
+        assert verified in words
+    else:
+        assert "shows the profile as “Not Verified”" in words

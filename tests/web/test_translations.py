@@ -177,13 +177,21 @@ SAME_IN_BOTH = {
     "Port",
     JEAN,
     "jdupont",
+    "élodie.mérand@ac-paris.fr",
+    "emerand",
     "imap.ac-paris.fr",
     "smtp.ac-paris.fr",
     "143",
     "587",
     "STARTTLS",
     "SSL/TLS",
-    "01 44 62 40 40",
+    "+33 1 44 62 40 40",
+    "https://agenda.ac-paris.fr/dav/",
+    "annuaire.ac-paris.fr",
+    "636",
+    "ou=ac-paris,ou=education,o=gouv,c=fr",
+    "Contacts",
+    "Contacts (CardDAV)",
     "·",
 }
 # Attributes that assistive technology reads out or that replace visible text.
@@ -215,6 +223,9 @@ PAGES: list[tuple[str, dict[str, str]]] = [
     *[(f"/guide/{device}", {"email": JEAN}) for device in DEVICES],
     ("/guide", {}),
     ("/guide", {"email": "nope"}),
+    ("/guide", {"email": "nope@"}),
+    # No account code for this address: the reason, translated.
+    ("/guide/android", {"email": "élodie.mérand@ac-paris.fr"}),
     ("/guide", {"email": "jean.dupont@example.com"}),
     ("/guide/nowhere", {"email": JEAN}),
 ]
