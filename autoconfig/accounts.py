@@ -33,7 +33,7 @@ _PARTICLES = {
     "dos",
 }
 _ARTICLES = {"le", "la", "les"}
-_SERVICE_LABELS = {"autoconfig", "autodiscover"}
+_SERVICE_LABELS = {"autoconfig", "autodiscover", "ua-auto-config"}
 _PLACEHOLDER = re.compile(r"%EMAIL(?:ADDRESS|LOCALPART|DOMAIN)%")
 _NAME_PART = re.compile(r"^[^\W\d_]+(?:['-][^\W\d_]+)*$")
 
@@ -106,14 +106,20 @@ def with_directory(account: Account, login: str, name: str | None) -> Account:
 
 
 def provider_for_host(settings: Settings, host_header: str) -> Provider:
-    """The provider a request's `Host` names: `autoconfig.<domain>`, `autodiscover.<domain>` or `<domain>`."""
+    """The provider a request's `Host` names: `autoconfig.<domain>`, `autodiscover.<domain>`,
+    `ua-auto-config.<domain>` or `<domain>`."""
+    return domain_for_host(settings, host_header)[0]
+
+
+def domain_for_host(settings: Settings, host_header: str) -> tuple[Provider, str]:
+    """The provider a request's `Host` names, and the mail domain (A-label form) it names."""
     host = host_from_header(host_header)
     if host is not None:
         label, _, parent = host.partition(".")
         candidates = (host, parent) if label in _SERVICE_LABELS else (host,)
         for candidate in candidates:
             if (provider := settings.provider_for(candidate)) is not None:
-                return provider
+                return provider, candidate
     raise UnknownDomainError()
 
 

@@ -4,6 +4,7 @@ settings keys, and the looked-up login and name in every answer the service give
 from __future__ import annotations
 
 import asyncio
+import logging
 import plistlib
 import re
 import time
@@ -260,6 +261,27 @@ def test_a_hung_directory_falls_back_within_the_timeout(own_slapd: Slapd) -> Non
     assert 0.4 < waited < 0.5 + 0.5
     assert then < 0.05
     assert lookups("fallback") == before + 2
+
+
+def test_a_frozen_directory_is_said_once_per_pause(
+    own_slapd: Slapd, caplog: pytest.LogCaptureFixture
+) -> None:
+    lookup = staff(own_slapd.url, timeout=0.5)
+    own_slapd.freeze()
+
+    async def several() -> list[Entry | None]:
+        # The searches already under way when it froze fail one after the other: one pause, one line.
+        names = ["jean.dupont", "marie.martin", "jean.dupont2", "paul.durand"]
+        return await asyncio.gather(*(lookup.find(name, DOMAIN) for name in names))
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="autoconfig"):
+            assert asyncio.run(several()) == [None] * 4
+    finally:
+        own_slapd.thaw()
+    warnings = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"directory {own_slapd.url} unavailable")
 
 
 def test_the_directory_is_asked_again_after_the_pause(

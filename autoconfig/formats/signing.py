@@ -83,7 +83,8 @@ class Signer:
         if self.development:
             notes.append(
                 "profiles are signed with a self-signed development certificate: "
-                "iOS shows them as Not Verified; "
+                "iOS shows them as Not Verified, and each service makes its own in its state folder "
+                "(replicas would sign with different certificates); "
                 "configure [signing] with a publicly trusted certificate for production"
             )
         return notes

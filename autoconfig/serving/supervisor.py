@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,7 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -33,6 +32,7 @@ from typing import Any
 
 from autoconfig.errors import SettingsError
 from autoconfig.paths import MULTIPROCESS_ENV
+from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch
 
 from .snapshot import Snapshot
 from .worker import GRACEFUL_SHUTDOWN_SECONDS, WorkerPlan, run_worker
@@ -40,7 +40,6 @@ from .worker import GRACEFUL_SHUTDOWN_SECONDS, WorkerPlan, run_worker
 logger = logging.getLogger("autoconfig")
 POLL_SECONDS = 0.2
 RESTART_PAUSES = (0.5, 1, 2, 5, 10, 30)  # seconds before the next try, for a worker that keeps failing
-GIVE_UP_SECONDS = 60.0  # with no worker serving for this long, the supervisor exits 1
 READY_SECONDS = 15.0  # a worker that lived this long counts as started: its failures start over
 FAILED = 1
 
@@ -57,6 +56,10 @@ class Worker:
 
 
 class AddressInUseError(OSError):
+    pass
+
+
+class NoTemporaryFolderError(Exception):
     pass
 
 
@@ -85,6 +88,8 @@ class Supervisor:
         workers: int,
         log_config: dict[str, Any],
         watch_seconds: float = 0.0,
+        give_up_after: float = 60.0,
+        notes: Iterable[str] = (),
     ) -> None:
         self.load = load
         self.snapshot = snapshot
@@ -93,16 +98,21 @@ class Supervisor:
         self.count = workers
         self.log_config = log_config
         self.watch_seconds = watch_seconds
+        self.give_up_after = give_up_after  # with no worker serving for this long, exit 1
         self.workers: list[Worker | None] = [None] * workers
         self.failures = [0] * workers  # starts that ended before READY_SECONDS, in a row
         self.next_start = [0.0] * workers
         self.signals: list[int] = []
         self.stopping = False
         self.last_serving = time.monotonic()
-        self.refused_digest: str | None = None  # the last file refused, said once
-        self.watched = _marks(snapshot)
+        self.noted = set(notes)  # the warnings already logged: a reload repeats only new ones
+        self.refused: DiskState | None = None  # the files as the last refused reload read them: said once
+        self.seen = disk_state(self._watched_paths())  # the files as the last load read them
         self.context = multiprocessing.get_context("spawn")
-        self.metrics_dir = tempfile.mkdtemp(prefix="autoconfig-metrics-")
+        self.metrics_dir = metrics_folder()
+
+    def _watched_paths(self) -> tuple[Path, ...]:
+        return paths_to_watch(self.snapshot.source, self.snapshot.files)
 
     # --- the loop --------------------------------------------------------------------------------------
 
@@ -123,16 +133,17 @@ class Supervisor:
                 if self.stopping:
                     break
                 self._keep_workers()
-                if any(w is not None and w.process.is_alive() for w in self.workers):
+                if any(self._serving(w) for w in self.workers):
                     self.last_serving = time.monotonic()
-                elif time.monotonic() - self.last_serving > GIVE_UP_SECONDS:
-                    logger.error("no worker could serve for %.0f s: stopping", GIVE_UP_SECONDS)
+                elif time.monotonic() - self.last_serving > self.give_up_after:
+                    logger.error("no worker could serve for %.0f s: stopping", self.give_up_after)
                     status = FAILED
                     break
                 if self.watch_seconds and time.monotonic() >= next_watch:
                     next_watch = time.monotonic() + self.watch_seconds
-                    if _marks(self.snapshot) != self.watched:
-                        self.reload("the settings files changed on disk")
+                    now = disk_state(self._watched_paths())
+                    if now != self.seen:
+                        self.reload(f"changed on disk: {', '.join(_changed(self.seen, now))}")
                 time.sleep(POLL_SECONDS)
         finally:
             self._stop_all()
@@ -163,6 +174,11 @@ class Supervisor:
                 self.workers[slot] = None
             if now >= self.next_start[slot]:
                 self.workers[slot] = self._start(slot)
+
+    @staticmethod
+    def _serving(worker: Worker | None) -> bool:
+        # Alive for a while: a worker that crashes as it starts, again and again, serves nobody.
+        return worker is not None and worker.process.is_alive() and time.monotonic() - worker.started > 2
 
     def _start(self, slot: int) -> Worker:
         ours, theirs = self.context.Pipe()
@@ -218,25 +234,26 @@ class Supervisor:
         """Read and check the files; hand them to every worker, or keep serving and say why once."""
         from autoconfig.web.metrics import LAST_LOAD, RELOADS  # noqa: PLC0415 - after MULTIPROCESS_ENV
 
-        self.watched = _marks(self.snapshot)
+        # Read before loading: a change made while the files load is noticed at the next look.
+        self.seen = disk_state(self._watched_paths())
         try:
             snapshot, notes = self.load()
         except SettingsError as exc:
             RELOADS.labels("failed").inc()
-            digest = _digest_on_disk(self.snapshot.source)
-            self.watched = _marks(self.snapshot)
-            if digest != self.refused_digest:
-                self.refused_digest = digest
+            # The problems are said once per version of the files; an operator's SIGHUP gets a line.
+            if self.seen != self.refused:
+                self.refused = self.seen
                 logger.error(
                     "reload (%s) refused; still serving the previous settings (%s)\n%s",
                     why,
                     self.snapshot.digest[:12],
                     exc.render(),
                 )
+            elif why == "SIGHUP":
+                logger.error("reload (SIGHUP) refused again: the files are as they were, see above")
             return False
-        self.refused_digest = None
+        self.refused = None
         self.snapshot = snapshot
-        self.watched = _marks(snapshot)
         for worker in self.workers:
             if worker is not None and worker.process.is_alive():
                 with contextlib.suppress(OSError):
@@ -245,28 +262,25 @@ class Supervisor:
         LAST_LOAD.set_to_current_time()
         logger.info("settings reloaded (%s) from %s (%s)", why, snapshot.source, snapshot.digest[:12])
         for note in notes:
-            logger.warning("%s", note)
+            if note not in self.noted:
+                logger.warning("%s", note)
+        self.noted = set(notes)
         return True
 
 
-def _marks(snapshot: Snapshot) -> tuple[tuple[str, int, int, int], ...]:
-    """What to compare to notice a change on disk: each file's identity, time and size (a ConfigMap
-    update swaps a symbolic link: the file it leads to changes)."""
-    marks = []
-    for path in (snapshot.source, *snapshot.files):
-        try:
-            status = Path(path).stat()
-            marks.append((str(path), status.st_ino, status.st_mtime_ns, status.st_size))
-        except OSError:
-            marks.append((str(path), -1, -1, -1))
-    return tuple(marks)
+def _changed(before: DiskState, now: DiskState) -> list[str]:
+    return [path for path, digest in now if dict(before).get(path) != digest]
 
 
-def _digest_on_disk(path: Path) -> str:
+def metrics_folder() -> str:
+    """A private folder for the workers' metrics files (prometheus-client's multiprocess mode)."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return tempfile.mkdtemp(prefix="autoconfig-metrics-")
     except OSError as exc:
-        return f"unreadable: {exc}"
+        raise NoTemporaryFolderError(
+            f"no writable temporary folder for the workers' metrics ({exc.strerror or exc}): mount a "
+            "writable /tmp (in Kubernetes, an emptyDir volume) or set TMPDIR to a writable folder"
+        ) from None
 
 
 def _forget_metrics(pid: int | None) -> None:

@@ -9,10 +9,13 @@ without closing a connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import logging.config
 import os
+import resource
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -20,6 +23,7 @@ from typing import Any
 
 from autoconfig.paths import MULTIPROCESS_ENV
 
+from .logqueue import Offload
 from .snapshot import Snapshot
 
 logger = logging.getLogger("autoconfig")
@@ -55,17 +59,22 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
     # Before any metric exists: each process writes its values where /metrics adds them up.
     os.environ[MULTIPROCESS_ENV] = plan.metrics_dir
     logging.config.dictConfig(plan.log_config)
+    logs = Offload(("autoconfig.access", "autoconfig", "uvicorn"), sys.stdout)
     import uvicorn  # noqa: PLC0415 - after the environment above
     from uvicorn._compat import asyncio_run  # noqa: PLC0415
 
-    from autoconfig.web.accesslog import use_hash_key  # noqa: PLC0415
+    from autoconfig.web.accesslog import ACCESS_LOGGER, use_hash_key, use_line_writer  # noqa: PLC0415
     from autoconfig.web.app import app_for_snapshot, refusal_logger  # noqa: PLC0415
 
     from . import protocol  # noqa: PLC0415
 
     snapshot = plan.snapshot
     use_hash_key(snapshot.log_hash_key)
+    if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
+        use_line_writer(logs.write_line)
     app = app_for_snapshot(snapshot)
+    _follow_limits(app)
+    _raise_descriptor_limit()
     protocol.refusal_observer = refusal_logger(app)
     config = uvicorn.Config(
         app,
@@ -87,21 +96,47 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
         threading.Thread(target=_follow, args=(updates, loop, app, server), daemon=True).start()
         await server.serve(sockets=[sock])
 
-    asyncio_run(serve(), loop_factory=config.get_loop_factory())
+    try:
+        asyncio_run(serve(), loop_factory=config.get_loop_factory())
+    finally:
+        logs.stop()
 
 
 def _follow(updates: Connection, loop: asyncio.AbstractEventLoop, app: Any, server: Any) -> None:
     """Wait for the supervisor's new snapshots and swap each in on the event loop. When the supervisor is
     gone (even killed), the pipe closes and the worker stops gracefully: no orphan keeps the port."""
-    from autoconfig.web.app import apply_snapshot  # noqa: PLC0415
-
     while True:
         try:
             snapshot = updates.recv()
         except (EOFError, OSError):
             loop.call_soon_threadsafe(setattr, server, "should_exit", True)
             return
-        loop.call_soon_threadsafe(apply_snapshot, app, snapshot)
+        loop.call_soon_threadsafe(_apply, app, snapshot)
+
+
+def _apply(app: Any, snapshot: Snapshot) -> None:
+    from autoconfig.web.app import apply_snapshot  # noqa: PLC0415
+
+    apply_snapshot(app, snapshot)
+    _follow_limits(app)
+
+
+def _follow_limits(app: Any) -> None:
+    from . import protocol  # noqa: PLC0415
+
+    service = app.state.loaded.settings.service
+    protocol.configure(service.header_timeout, service.max_connections)
+
+
+def _raise_descriptor_limit() -> None:
+    """Use every file descriptor the system lets this process have: the soft limit is often 1,024, the
+    hard one much higher (systemd: LimitNOFILE)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard)
+            )
 
 
 def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ def read_files(
     """Read the files the raw settings name (found by their FileRef type), keep their bytes, and note
     what is wrong. With `snapshot`, the files are taken from it instead of the disk."""
     reads = FileReads()
-    for kind, path in _named_files(Settings, data, base_dir):
+    for kind, path in named_files(data, base_dir):
         content = _read(path, snapshot)
         reads.contents[path] = content
         if isinstance(content, FileNotFoundError | IsADirectoryError):
@@ -127,6 +127,11 @@ def _read(path: Path, snapshot: Mapping[Path, bytes] | None) -> bytes | OSError:
         return path.read_bytes()
     except OSError as exc:
         return exc
+
+
+def named_files(data: Any, base_dir: Path) -> Iterator[tuple[FileKind, Path]]:
+    """The files raw settings name (the values whose type is a FileRef), at their paths as written."""
+    return _named_files(Settings, data, base_dir)
 
 
 def _named_files(model: type[BaseModel], data: Any, base_dir: Path) -> Iterator[tuple[FileKind, Path]]:

@@ -48,6 +48,26 @@ class ServiceSettings(Model):
         le=300.0,
         description="Seconds a request may take before it is answered 503 (a slow client, a stuck server).",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        ge=0.5,
+        le=120.0,
+        description=(
+            "Seconds a connection may take to send a request's head (its first line and headers), from "
+            "when it opens or from the previous answer; past that it is closed. A client that sends "
+            "nothing, or a byte a second, holds no connection for longer."
+        ),
+    )
+    max_connections: int = Field(
+        default=4096,
+        strict=True,
+        ge=16,
+        le=1_000_000,
+        description=(
+            "Open connections each worker keeps at most; past that, new ones are closed at once. Keep it "
+            "under the process's file-descriptor limit (`LimitNOFILE` in systemd)."
+        ),
+    )
     log_format: Literal["plain", "json"] = Field(
         default="plain",
         description=(
@@ -144,20 +164,9 @@ class Settings(Model):
         return self._by_domain.get(ascii_domain)
 
     def referenced_files(self) -> tuple[Path, ...]:
-        """The files these settings name: log-hash key, signing certificate, key and chain, overrides,
-        passwords."""
-        paths: list[Path] = []
-        if self.service.log_hash_key_file is not None:
-            paths.append(self.service.log_hash_key_file)
-        if self.signing is not None:
-            paths += [self.signing.certificate, self.signing.key, *self.signing.chain]
-        for provider in self.providers:
-            if provider.login.overrides is not None:
-                paths.append(provider.login.overrides)
-            lookup = provider.directory.lookup if provider.directory is not None else None
-            if lookup is not None and lookup.bind_password_file is not None:
-                paths.append(lookup.bind_password_file)
-        return tuple(paths)
+        """The files these settings name (log-hash key, signing files, overrides, passwords), at their
+        paths as written."""
+        return tuple(self._files)
 
     @property
     def source(self) -> Path:

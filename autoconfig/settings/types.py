@@ -8,6 +8,7 @@ types only look its findings up.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import typing
 from collections.abc import Mapping
@@ -200,8 +201,10 @@ class FileReads:
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:
-    """A path as the settings write it: relative ones start from the settings file's folder."""
-    return (base_dir / value).resolve()
+    """A path as the settings write it: relative ones start from the settings file's folder. Symbolic
+    links are kept, not followed: a Kubernetes Secret's `tls.crt` leads to the current certificate only
+    through its links (see ondisk.py)."""
+    return Path(os.path.abspath(base_dir / value))
 
 
 def _settings_file(kind: FileKind, value: Any, info: ValidationInfo) -> Path:

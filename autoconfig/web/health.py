@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -13,43 +12,25 @@ from autoconfig import __version__
 from autoconfig.errors import SettingsError
 from autoconfig.formats.signing import EXPIRY_WARNING_DAYS, Signer, signer_for
 from autoconfig.settings import Settings, load_settings
-
-Fingerprint = tuple[tuple[str, int, int], ...]
-
-
-def fingerprint(paths: tuple[Path, ...]) -> Fingerprint:
-    """Each file's path, modification time and size: enough to notice a replaced key or CSV."""
-    marks = []
-    for path in paths:
-        try:
-            status = path.stat()
-            marks.append((str(path), status.st_mtime_ns, status.st_size))
-        except OSError:
-            marks.append((str(path), -1, -1))
-    return tuple(marks)
+from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch, validated_state
 
 
-def file_problems(source: Path, served_digest: str, served_files: Fingerprint = ()) -> str | None:
-    """None when the settings file on disk (and the files it names: signing, overrides, password) are
-    the ones served, or would load if reloaded; else why not.
+def file_problems(settings: Settings) -> tuple[bool, str | None]:
+    """Whether the disk holds other files than those served (the settings file, or one it names: signing,
+    overrides, password), and if so, why they would not load (None: they would, at the next reload).
 
-    A file that would not load is the next restart's failure: it is reported before that happens,
-    whatever the number of workers.
+    Compared by content, at the paths as written (see settings/ondisk.py): a file that would not load is
+    the next restart's failure, reported before that happens, whatever the number of workers.
     """
-    try:
-        raw = source.read_bytes()
-    except OSError as exc:
-        return f"{source}: cannot read the file: {exc.strerror or exc}"
-    digest = hashlib.sha256(raw).hexdigest()
-    current = fingerprint(tuple(Path(path) for path, _, _ in served_files))
-    if digest == served_digest and current == served_files:
-        return None
-    return _check(source, digest, current)
+    served = validated_state(settings.source, settings.raw, settings.files)
+    if disk_state(Path(path) for path, _ in served) == served:
+        return False, None
+    return True, _check(settings.source, disk_state(paths_to_watch(settings.source, settings.files)))
 
 
 @functools.lru_cache(maxsize=8)
-def _check(source: Path, digest: str, files: Fingerprint = ()) -> str | None:
-    # Keyed by the files' state: a health probe every few seconds checks each new version once.
+def _check(source: Path, state: DiskState) -> str | None:
+    # Keyed by what the disk holds: a health probe every few seconds checks each new version once.
     try:
         signer_for(load_settings(source))
     except SettingsError as exc:
@@ -65,19 +46,19 @@ def health_report(
     loaded_at: dt.datetime,
     *,
     now: dt.datetime | None = None,
-    files: Fingerprint = (),
     notes: tuple[str, ...] = (),
     stale: bool = False,
+    clients: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """The /healthz document, and whether it is healthy enough for a 200. `files`: the fingerprint of
-    the files the settings name, as they were when loaded; `notes`: what the supervisor noticed (a state
-    folder it cannot write); `stale`: this worker could not apply the supervisor's latest settings.
+    """The /healthz document, and whether it is healthy enough for a 200. `notes`: what the supervisor
+    noticed (a state folder it cannot write); `stale`: this worker could not apply the supervisor's
+    latest settings; `clients`: the setup funnel's summary (funnel.py).
 
     "failing" (503) means this process cannot serve what it should: a load balancer may pull it. A file
     on disk that would not load, or a certificate near or past its end, is "degraded" (200): the
     previous settings, or unverified profiles, keep serving, and the reasons say what to do.
     """
-    problems = file_problems(settings.source, settings.digest, files)
+    changed, problems = file_problems(settings)
     days = signer.days_left(now) if signer is not None else None
     reasons: list[str] = []
     if stale:
@@ -102,10 +83,12 @@ def health_report(
             "file": str(settings.source),
             "sha256": settings.digest,
             "loaded": loaded_at.isoformat(timespec="seconds"),
+            "changed_on_disk": changed,
             "file_problems": problems,
         },
         "providers": [{"id": p.id, "domains": list(p.domains)} for p in settings.providers],
         "signing": None,
+        "clients": clients,
     }
     if signer is not None:
         body["signing"] = {

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
@@ -33,7 +33,11 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
+_SECURITY_RAW = tuple(
+    (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()
+)
 TIMEOUT_BODY = b"The request took too long; try again.\n"
+BAD_REQUEST_BODY = b"Bad request: one Host header is needed.\n"
 
 
 # A proxy may write a hop with its port: 192.0.2.1:5678 or [2001:db8::1]:5678.
@@ -142,13 +146,13 @@ class ServiceMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message.setdefault("headers", [])
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    headers.append(name, value)
+                message["headers"] = [*message.get("headers", ()), *_SECURITY_RAW]
             await send(message)
 
         try:
+            if not _one_host(scope):
+                await _bad_request(send_out)
+                return
             try:
                 async with asyncio.timeout(edge.request_timeout):
                     await self.app(scope, receive, send_out)
@@ -161,12 +165,29 @@ class ServiceMiddleware:
                 observer(scope, status, elapsed)
 
 
+def _one_host(scope: Scope) -> bool:
+    """RFC 9112 3.2: a request with two Host lines, or an HTTP/1.1 request with none, must be refused (a
+    proxy and the service could each read another). h11 refuses them itself; httptools does not."""
+    hosts = sum(1 for name, _ in scope.get("headers", ()) if name == b"host")
+    return hosts == 1 or (hosts == 0 and scope.get("http_version") != "1.1")
+
+
+async def _bad_request(send: Send) -> None:
+    await _plain(send, 400, BAD_REQUEST_BODY)
+
+
 async def _too_long(send: Send) -> None:
+    await _plain(send, 503, TIMEOUT_BODY, [(b"retry-after", b"1")])
+
+
+async def _plain(
+    send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [
         (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(TIMEOUT_BODY)).encode()),
+        (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
-        (b"retry-after", b"1"),
+        *(extra or []),
     ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": TIMEOUT_BODY})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

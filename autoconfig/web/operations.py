@@ -17,16 +17,17 @@ from .middleware import in_networks
 async def healthz(request: Request) -> Response:
     """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
     served = loaded(request)
+    client = request.client.host if request.client else None
+    details = in_networks(client, served.metrics_networks)
     body, healthy = health_report(
         served.settings,
         served.signer,
         served.loaded_at,
-        files=served.files,
         notes=served.notes,
         stale=getattr(request.app.state, "stale", False),
+        clients=request.app.state.funnel.summary() if details else None,
     )
-    client = request.client.host if request.client else None
-    if not in_networks(client, served.metrics_networks):
+    if not details:
         # The details (file paths, certificate, problems of a broken file) are for the IT team's
         # networks, like /metrics; anyone else learns the state only.
         body = {"status": body["status"]}

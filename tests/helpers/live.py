@@ -84,6 +84,40 @@ class Server:
     def hangup(self) -> None:
         os.kill(self.process.pid, signal.SIGHUP)
 
+    def workers(self) -> list[int]:
+        """The worker processes' ids (the supervisor's children that serve, not its resource tracker)."""
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True, check=False
+        )
+        pids = []
+        for pid in found.stdout.split():
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"multiprocessing.spawn" in command:
+                pids.append(int(pid))
+        return pids
+
+    def wait_for_workers(
+        self, count: int, *, besides: tuple[int, ...] = (), timeout: float = 15.0
+    ) -> list[int]:
+        """The worker ids once `count` workers that are not in `besides` have started their application."""
+
+        def started() -> list[int] | None:
+            pids = [pid for pid in self.workers() if pid not in besides]
+            return pids if len(pids) == count else None
+
+        pids = wait_for(started, timeout, f"{count} workers")
+        wait_for(
+            lambda: (
+                True if all(f"Started server process [{pid}]" in self.error_log() for pid in pids) else None
+            ),
+            timeout,
+            "the workers' applications started",
+        )
+        return pids
+
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:

@@ -24,6 +24,7 @@ from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import apply_snapshot, create_app, reload_settings
 from autoconfig.web.health import file_problems, health_report
 from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
+from tests.helpers.kubelet import publish
 from tests.helpers.settings import outgoing, settings_data, write_settings
 
 # /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
@@ -203,14 +204,42 @@ def test_a_missing_settings_file_is_degraded(deploy: Deploy) -> None:
     assert "cannot read the file" in body["settings"]["file_problems"]
 
 
-def test_file_problems_is_none_for_the_served_file(settings_file: Callable[..., Path]) -> None:
+def test_file_problems_compares_the_disk_with_what_is_served(settings_file: Callable[..., Path]) -> None:
     path = settings_file()
-    assert file_problems(path, hashlib.sha256(path.read_bytes()).hexdigest()) is None
+    served = load_settings(path)
+    assert file_problems(served) == (False, None)
     # A key the settings do not know, in the last table of the file (the SMTP server).
     settings_file(provider={"outgoing": outgoing(unknown_key=1)})
-    problems = file_problems(path, "0" * 64)
+    changed, problems = file_problems(served)
+    assert changed
     assert problems is not None
     assert "unknown_key" in problems
+    # Another valid file: changed, and it would load.
+    settings_file(provider={"name": "Autre"})
+    assert file_problems(served) == (True, None)
+
+
+def tls_secret(certificate: bytes, key: bytes) -> dict[str, bytes]:
+    return {"tls.crt": certificate, "tls.key": key}
+
+
+def test_file_problems_follows_a_secret_through_its_links(tmp_path: Path) -> None:
+    # The kubelet deletes the folder the previous version's links led to: what counts is the content
+    # at the path the settings write.
+    first, second = make_chain(), make_chain()
+    publish(tmp_path / "tls", tls_secret(pem(first.leaf, first.intermediate), key_pem(first.leaf_key)))
+    signing = {"certificate": "tls/tls.crt", "key": "tls/tls.key"}
+    path = write_settings(tmp_path, settings_data(signing=signing))
+    served = load_settings(path)
+    assert served.referenced_files() == (tmp_path / "tls/tls.crt", tmp_path / "tls/tls.key")
+    assert file_problems(served) == (False, None)
+    publish(tmp_path / "tls", tls_secret(pem(second.leaf, second.intermediate), key_pem(first.leaf_key)))
+    changed, problems = file_problems(served)
+    assert changed
+    assert problems is not None
+    assert "does not belong to the certificate" in problems
+    publish(tmp_path / "tls", tls_secret(pem(second.leaf, second.intermediate), key_pem(second.leaf_key)))
+    assert file_problems(served) == (True, None)
 
 
 def test_a_reload_reads_the_signing_files_again(deploy: Deploy) -> None:

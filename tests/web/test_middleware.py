@@ -276,6 +276,20 @@ def test_a_real_server_trusts_only_its_settings(
     assert _log_clients(log, marker) == [expected, expected]
 
 
+@pytest.mark.parametrize("hop", ["unknown", "203.0.113.7, garbage", "[2001:db8::1"])
+def test_a_real_server_behind_a_proxy_fails_closed(
+    tmp_path: Path, settings_file: Callable[..., Path], hop: str
+) -> None:
+    # The proxy on loopback is trusted; a hop it passes on that names nobody must not make the request
+    # the proxy's own, which the default metrics_networks lets read /metrics and the health details.
+    with serving(tmp_path / "logs", settings=settings_file(behind(["127.0.0.1/32"]))) as server:
+        headers = {"X-Forwarded-For": hop}
+        assert server.get("/metrics?marker-hop=1", headers=headers).status_code == 404
+        assert server.get("/healthz?marker-hop=2", headers=headers).json() == {"status": "ok"}
+        log = wait_for(lambda: log if (log := server.access_log()).count("marker-hop") >= 2 else None, 5)
+    assert _log_clients(log, "marker-hop") == ["unknown", "unknown"]
+
+
 # --- the request deadline --------------------------------------------------------------------------
 
 

@@ -4,6 +4,7 @@ busy answer past its queue."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ from starlette.testclient import TestClient
 
 from autoconfig.formats.signing import Signer, development_signer
 from autoconfig.settings import Settings
+from autoconfig.web.app import create_app
 from autoconfig.web.metrics import PROFILES_SIGNED
 from autoconfig.web.profiles import BusyError, SignedProfiles
 
@@ -93,6 +95,24 @@ def test_past_the_queue_the_answer_is_busy(signer: Signer) -> None:
     with pytest.raises(BusyError) as caught:
         asyncio.run(profiles.get((JEAN, "fr"), lambda: b"<plist/>"))
     assert caught.value.status == 503
+    assert caught.value.headers == {"Retry-After": "1"}
+
+
+def test_the_busy_answer_says_when_to_come_back(
+    make_settings: Callable[..., Settings], make_client: MakeClient
+) -> None:
+    app = create_app(make_settings())
+    assert app.state.loaded.profiles is None  # unsigned settings: a signer with no room in its queue
+    app.state.loaded = dataclasses.replace(
+        app.state.loaded, profiles=SignedProfiles(development_signer(), queue=0)
+    )
+    response = make_client(app, host="autoconfig.example.org").get(
+        "/profile.mobileconfig?email=jean@example.org"
+    )
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.text == "The service is busy; try again in a moment.\n"
 
 
 def test_the_profile_endpoint_signs_a_person_once(settings: Settings, make_client: MakeClient) -> None:

@@ -115,6 +115,44 @@ def test_access_log_keeps_one_line_per_request(server: Server) -> None:
     assert not any(other.startswith("FORGED-LINE") for other in logs.splitlines())
 
 
+def test_a_hostile_target_cannot_forge_or_flood_the_log(server: Server) -> None:
+    marker = f"quote{time.monotonic_ns()}"
+    forged = f'/guide/{marker}" 200 0.1ms "GET /forged'
+    assert server.get(forged).status_code == 404
+    long_path = f"/guide/{marker}long" + "a" * 60_000
+    assert server.get(long_path).status_code in (404, 414)
+    logs = server.wait_for_any_log(f"{marker}long")
+    (quoted,) = [line for line in logs.splitlines() if marker in line and "long" not in line]
+    assert quoted.replace('\\"', "").count('"') == 2  # only the quotes that frame the request
+    (cut,) = [line for line in logs.splitlines() if f"{marker}long" in line]
+    assert len(cut) < 1200
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/guide?email=jean.dupont%EF%BC%A0ac-paris.fr",  # a full-width commercial at
+        "/guide?email=jean.dupont%2525252540ac-paris.fr",  # encoded four times
+        "/autodiscover/autodiscover.json/v1.0/jean%2Fdupont@ac-paris.fr?Protocol=AutodiscoverV1",
+    ],
+)
+def test_near_addresses_never_reach_the_log(server: Server, target: str) -> None:
+    marker = f"near{time.monotonic_ns()}"
+    server.get(f"{target}&{marker}=1" if "?" in target else f"{target}?{marker}=1")
+    logs = server.wait_for_any_log(marker)
+    (line,) = [line for line in logs.splitlines() if marker in line]
+    assert "j***@ac-paris.fr" in line
+    assert "dupont" not in line
+
+
+def test_a_trailing_slash_is_no_route_and_no_redirect(server: Server) -> None:
+    # Starlette would redirect to the slashless path with a Location built from the Host header.
+    response = server.get(f"/guide/?email={JEAN}", headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert JEAN not in response.text
+
+
 # --- Outlook autodiscover --------------------------------------------------------------------------------
 
 FOUR_MIB = 4 * 1024 * 1024
