@@ -25,6 +25,7 @@ from .serving.snapshot import Snapshot
 from .settings import Settings, load_settings, settings_warnings
 from .settings.reference import settings_reference
 from .web.accesslog import stored_hash_key
+from .web.funnel import summary_table
 
 MIN_HASH_KEY_BYTES = 16
 
@@ -67,6 +68,12 @@ class CommandError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
+def settings_notes(settings: Settings) -> list[str]:
+    """What `check` and `serve` warn about. A provider without a PACC document is not among them: most
+    offer STARTTLS, which PACC cannot describe, and that is a choice, not a fault (`dns` says it)."""
+    return settings_warnings(settings) + generic_answer_notes(settings)
+
+
 def _checked_settings(path: Path | None) -> tuple[Settings, list[str]]:
     """The settings, checked with their signing files, and what to warn about."""
     try:
@@ -76,7 +83,7 @@ def _checked_settings(path: Path | None) -> tuple[Settings, list[str]]:
         signer = signer_for(settings)
     except SettingsError as exc:
         raise CommandError(exc.render()) from None
-    notes = settings_warnings(settings) + generic_answer_notes(settings)
+    notes = settings_notes(settings)
     return settings, notes + (signer.warnings() if signer else [])
 
 
@@ -109,13 +116,27 @@ def main() -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="Least severe log level shown.",
 )
-def serve(settings_path: Path | None, host: str, port: int, workers: int, log_level: str) -> None:
+@click.option(
+    "--give-up-after",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(5, 3600),
+    help="Seconds without any worker serving before the service stops with status 1 (for its restart).",
+)
+def serve(
+    *, settings_path: Path | None, host: str, port: int, workers: int, log_level: str, give_up_after: float
+) -> None:
     """Serve the settings over HTTP (refuses to start on invalid settings).
 
     A supervisor process keeps WORKERS worker processes serving the settings it checked: it replaces a
     worker that dies, and reloads on SIGHUP (or when the files change, with service.watch_seconds).
     """
-    from .serving.supervisor import AddressInUseError, Supervisor, check_address  # noqa: PLC0415
+    from .serving.supervisor import (  # noqa: PLC0415
+        AddressInUseError,
+        NoTemporaryFolderError,
+        Supervisor,
+        check_address,
+    )
 
     config = log_config(log_level.upper())
     logging.config.dictConfig(config)
@@ -136,15 +157,20 @@ def serve(settings_path: Path | None, host: str, port: int, workers: int, log_le
         ) from None
     except OSError as exc:
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    supervisor = Supervisor(
-        lambda: serving_snapshot(settings_path),
-        snapshot,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=config,
-        watch_seconds=settings.service.watch_seconds,
-    )
+    try:
+        supervisor = Supervisor(
+            lambda: serving_snapshot(settings_path),
+            snapshot,
+            host=host,
+            port=port,
+            workers=workers,
+            log_config=config,
+            watch_seconds=settings.service.watch_seconds,
+            give_up_after=give_up_after,
+            notes=notes,
+        )
+    except NoTemporaryFolderError as exc:
+        raise CommandError(str(exc)) from None
     sys.exit(supervisor.run())
 
 
@@ -156,7 +182,7 @@ def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[str]]:
     they live in memory only, which is said (and /healthz says it too); the service still starts.
     """
     settings = load_settings(path)
-    notes = settings_warnings(settings) + generic_answer_notes(settings)
+    notes = settings_notes(settings)
     state_notes: list[str] = []
     try:
         signer = signer_for(settings)
@@ -196,7 +222,12 @@ def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[str]]:
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The service's address.")
 @click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for the answer.")
-def healthcheck(port: int, host: str, timeout: float) -> None:
+@click.option(
+    "--clients",
+    is_flag=True,
+    help="Also print the setup funnel: each client family's requests over 24 hours.",
+)
+def healthcheck(port: int, host: str, timeout: float, clients: bool) -> None:
     """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable,
     and say why when it is not ok.
 
@@ -220,6 +251,11 @@ def healthcheck(port: int, host: str, timeout: float) -> None:
     click.echo(f"{url}: {body.get('status', '?')}")
     for reason in body.get("reasons", []):
         click.echo(f"  {reason}")
+    if clients:
+        if body.get("clients") is None:
+            raise CommandError(f"{url}: no client counts: ask from an address in service.metrics_networks")
+        for line in summary_table(body["clients"]):
+            click.echo(line)
 
 
 @main.command()
@@ -265,10 +301,19 @@ def import_command(xml_file: Path) -> None:
     show_default=True,
     help="Zone-file lines to paste, or JSON for tools.",
 )
-def dns(settings_path: Path | None, output_format: str) -> None:
+@click.option(
+    "--previous",
+    "previous_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The settings being served, when --settings names new ones: a PACC digest that changes is "
+    "given twice, with the steps of the change.",
+)
+def dns(settings_path: Path | None, output_format: str, previous_path: Path | None) -> None:
     """Print the DNS records every domain should publish."""
     settings = _settings(settings_path)
-    records = dns_records(settings)
+    previous = _settings(previous_path) if previous_path is not None else None
+    records = dns_records(settings, previous)
     click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
 
 
@@ -319,3 +364,8 @@ def reference(topic: str) -> None:
     from .web.routes import endpoint_reference  # noqa: PLC0415 - the route table loads the web side
 
     click.echo(endpoint_reference(), nl=False)
+
+
+from .probe.command import probe  # noqa: E402
+
+main.add_command(probe)

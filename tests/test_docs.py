@@ -54,6 +54,11 @@ def code_blocks(document: str, language: str | None = None) -> list[str]:
     return blocks
 
 
+def without_code(document: str) -> str:
+    """The page without its fenced blocks (a `# comment` in a shell or ini block is no heading)."""
+    return re.sub(r"^```.*?^```", "", document, flags=re.S | re.M)
+
+
 def slug(heading: str) -> str:
     """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces to hyphens."""
     kept = "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_")
@@ -181,7 +186,7 @@ def test_every_link_between_pages_leads_somewhere(page: Path) -> None:
         linked = (page.parent / path).resolve() if path else page
         assert linked.exists(), f"{page.name}: {target}"
         if anchor and linked.suffix == ".md":
-            headings = re.findall(r"^#+ (.+)$", text(linked), flags=re.M)
+            headings = re.findall(r"^#+ (.+)$", without_code(text(linked)), flags=re.M)
             assert anchor in {slug(h) for h in headings}, f"{page.name}: {target}"
 
 

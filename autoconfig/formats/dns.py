@@ -3,7 +3,9 @@
 - `autoconfig.<domain>` and `autodiscover.<domain>`: CNAME to the service's host (Thunderbird, Outlook);
 - `_autodiscover._tcp`: SRV to the service (Outlook's last resort);
 - RFC 6186 / RFC 8314 SRV for IMAP, POP3 and submission, target "." where a service is not offered;
-- RFC 6764 `_caldavs._tcp` / `_carddavs._tcp` SRV with their `path=` TXT, when configured.
+- RFC 6764 `_caldavs._tcp` / `_carddavs._tcp` SRV with their `path=` TXT, when configured;
+- PACC: `ua-auto-config.<domain>` to the service and the `_ua-auto-config.<domain>` TXT record with the
+  digest of the domain's document, or why the provider has none.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
 
 from autoconfig.accounts import fill_placeholders
+from autoconfig.formats.pacc import HOST_LABEL, TXT_LABEL, PaccDocument, pacc_document
 from autoconfig.settings import DavServer, Provider, Server, Settings
 
 TTL = 3600
 OWN_NAME = "A/AAAA"
+NOTE = "NOTE"  # no record: a comment saying why (a provider PACC cannot describe)
 # (SRV service label, protocol, security) for RFC 6186 and RFC 8314, in the order a zone lists them.
 MAIL_SERVICES = (
     ("_imap", "imap", "starttls"),
@@ -36,8 +40,9 @@ class Record:
     comment: str = ""
 
     def zone_line(self) -> str:
-        if self.type == OWN_NAME:
-            # Never a line to paste: the name needs the service's own addresses, which only the admin knows.
+        if self.type in (OWN_NAME, NOTE):
+            # Never a line to paste: the name needs the service's own addresses, which only the admin
+            # knows, or there is nothing to publish.
             return f"; {self.name} {self.comment}"
         line = f"{self.name:<40} {TTL} IN {self.type:<5} {self.data}"
         return f"{line}  ; {self.comment}" if self.comment else line
@@ -47,8 +52,10 @@ def service_host(settings: Settings) -> str:
     return urlsplit(settings.service.public_url).hostname or ""
 
 
-def dns_records(settings: Settings) -> list[Record]:
-    """Every record for every domain and alias of every provider, in a stable order."""
+def dns_records(settings: Settings, previous: Settings | None = None) -> list[Record]:
+    """Every record for every domain and alias of every provider, in a stable order. With `previous`
+    (the settings being served), a PACC digest that changes is given twice: the new record to publish
+    beside the old, and the old one to remove once the new settings serve."""
     records: list[Record] = []
     host = service_host(settings)
     # Outlook follows the SRV record to https://target:port/, so the port is the public URL's.
@@ -59,6 +66,45 @@ def dns_records(settings: Settings) -> list[Record]:
             records += _mail_services(provider, domain)
             records += _dav(provider.calendar, "_caldav", domain)
             records += _dav(provider.contacts, "_carddav", domain)
+            records += _pacc(provider, domain, host, _previous_document(previous, domain))
+    return records
+
+
+def rollovers(records: list[Record]) -> list[str]:
+    """The domains whose PACC record changes (the records carry both digests)."""
+    return sorted(
+        {r.name.removeprefix(f"{TXT_LABEL}.").rstrip(".") for r in records if r.comment == OLD_DIGEST}
+    )
+
+
+OLD_DIGEST = "the document served now: remove this record once the new settings serve"
+ROLLOVER_STEPS = (
+    "The PACC document changes for {domains}. Clients accept it only when a TXT record holds its digest:",
+    "  1. publish the new TXT record beside the old one (both lines below), and wait for the TTL;",
+    "  2. reload the service with the new settings (systemctl reload autoconfig);",
+    "  3. remove the old record.",
+)
+
+
+def _previous_document(previous: Settings | None, domain: str) -> PaccDocument | None:
+    provider = previous.provider_for(domain) if previous is not None else None
+    return pacc_document(provider, domain) if provider is not None else None
+
+
+def _pacc(provider: Provider, domain: str, host: str, previous: PaccDocument | None) -> list[Record]:
+    document = pacc_document(provider, domain)
+    txt = f"{TXT_LABEL}.{domain}."
+    if document.body is None:
+        return [Record(txt, NOTE, "", f"no PACC document: {document.reason}")]
+    name = f"{HOST_LABEL}.{domain}"
+    records = [
+        Record(f"{name}.", OWN_NAME, "", "is the service's own name: give it A and AAAA records")
+        if name == host
+        else Record(f"{name}.", "CNAME", f"{host}."),
+        Record(txt, "TXT", json.dumps(document.txt_record), "PACC: the SHA-256 of the document's bytes"),
+    ]
+    if previous is not None and previous.body is not None and previous.digest != document.digest:
+        records.append(Record(txt, "TXT", json.dumps(previous.txt_record), OLD_DIGEST))
     return records
 
 
@@ -108,7 +154,11 @@ def _dav(service: DavServer | None, label: str, domain: str) -> list[Record]:
 
 
 def render_zone(records: list[Record]) -> str:
-    return "\n".join(record.zone_line() for record in records) + "\n"
+    head = []
+    changed = rollovers(records)
+    if changed:
+        head = [f"; {line.format(domains=', '.join(changed))}" for line in ROLLOVER_STEPS]
+    return "\n".join([*head, *(record.zone_line() for record in records)]) + "\n"
 
 
 def render_json(records: list[Record]) -> str:

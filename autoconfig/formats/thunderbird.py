@@ -6,19 +6,21 @@ placeholders, change from one person to the next, so `compile_clientconfig` leav
 `ClientConfigTemplate.render` fills them in.
 
 The answer that names no person is built apart. Thunderbird for Android never sends the address, and its
-parser rejects a whole document for one server it cannot use (a `plain` socketType, or no password or
-OAuth2 among the authentication methods): that answer leaves such servers out, and its username is the
-login clients can fill in themselves (`generic_login`). `generic_answer_notes` says what that costs.
+parser rejects a whole document for one server it cannot use (a `plain` socketType, or no password
+among the authentication methods: OAuth2 it uses only for its built-in providers): that answer leaves
+such servers out, and its username is the login clients can fill in themselves (`generic_login`).
+`generic_answer_notes` says what that costs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from lxml import etree
 
 from autoconfig.accounts import Account, derive_login, fill_placeholders
-from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, Provider, Server, Settings
+from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, OAuth, Provider, Server, Settings
 
 from .xmlslots import SlotBuilder, SlottedXml
 
@@ -35,10 +37,33 @@ class Slot:
     in_url: bool = False
 
 
-# What Thunderbird for Android accepts as an authentication method; any other is ignored, and a server
-# left with none rejects the whole document (RealAutoconfigParser.kt).
-STRICT_AUTH = ("password-cleartext", "password-encrypted", "OAuth2")
+# What Thunderbird for Android can sign in with here; any other is ignored, and a server left with none
+# rejects the whole document (RealAutoconfigParser.kt). Its parser also takes OAuth2, but signs in with it
+# only for its built-in providers (Google, Microsoft, …), never a provider of this service's kind.
+STRICT_AUTH = ("password-cleartext", "password-encrypted")
 EVERY_ADDRESS = "%EMAILADDRESS%"
+
+
+def authentication_methods(provider: Provider, server: Server) -> tuple[str, ...]:
+    """A server's methods, OAuth2 first when the provider names an authorization server: a client that
+    can use it tries it, one that cannot moves on to the password."""
+    if provider.oauth is None or "OAuth2" in server.auth:
+        return server.auth
+    return ("OAuth2", *server.auth)
+
+
+def _oauth_element(oauth: OAuth) -> etree._Element:
+    """Thunderbird's <oAuth2>: the issuer's host, the scopes, and the endpoints when the settings give
+    them (Thunderbird uses its own list of providers for hosts it knows; others read it as information)."""
+    element = etree.Element("oAuth2")
+    etree.SubElement(element, "issuer").text = urlsplit(oauth.issuer).hostname or oauth.issuer
+    if oauth.scopes:
+        etree.SubElement(element, "scope").text = " ".join(oauth.scopes)
+    if oauth.authorization_url is not None:
+        etree.SubElement(element, "authURL").text = oauth.authorization_url
+    if oauth.token_url is not None:
+        etree.SubElement(element, "tokenURL").text = oauth.token_url
+    return element
 
 
 def generic_login(provider: Provider, server: Server | None = None) -> str:
@@ -138,7 +163,7 @@ def _compile(
         etree.SubElement(element, "port").text = str(server.effective_port)
         etree.SubElement(element, "socketType").text = SOCKET_TYPES[server.security]
         etree.SubElement(element, "username").text = slots(Slot(server.username))
-        for method in server.auth:
+        for method in authentication_methods(provider, server):
             etree.SubElement(element, "authentication").text = method
     for doc in provider.links.documentation:
         element = etree.SubElement(email, "documentation", url=url_slot(doc.url))
@@ -147,6 +172,8 @@ def _compile(
             if language is not None:
                 descr.set("lang", language)
             descr.text = text
+    if provider.oauth is not None:
+        root.append(_oauth_element(provider.oauth))
     if provider.links.webmail is not None:
         webmail = etree.SubElement(root, "webMail")
         etree.SubElement(webmail, "loginPage", url=url_slot(provider.links.webmail))
@@ -186,7 +213,7 @@ def generic_answer_notes(settings: Settings) -> list[str]:
         if not usable_imap or not any(strict_reader_accepts(s) for s in provider.outgoing):
             notes.append(
                 f"{where}: Thunderbird for Android cannot set this provider up by itself: it needs an IMAP "
-                "and an SMTP server with encryption (starttls or tls) and a password or OAuth2"
+                "and an SMTP server with encryption (starttls or tls) and a password"
             )
     return notes
 
@@ -194,7 +221,7 @@ def generic_answer_notes(settings: Settings) -> list[str]:
 def _refusal(server: Server) -> str:
     if server.security == "none":
         return 'a server without encryption (security = "none")'
-    return "a server with neither a password nor OAuth2 among its authentication methods"
+    return "a server without a password among its authentication methods"
 
 
 def _example(provider: Provider, login: str) -> str:

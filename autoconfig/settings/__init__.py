@@ -9,7 +9,7 @@ Every key is declared once, with the description the error messages and the refe
 from .loading import load_settings, settings_from_dict
 from .login import LoginRule
 from .models import ServiceSettings, Settings, SigningSettings
-from .provider import Documentation, Links, Provider, Support
+from .provider import Documentation, Links, OAuth, Provider, Support
 from .reference import iter_keys
 from .report import settings_warnings
 from .servers import DavServer, Directory, DirectoryLookup, IncomingServer, Listener, OutgoingServer, Server
@@ -37,6 +37,7 @@ __all__ = [
     "Listener",
     "Localized",
     "LoginRule",
+    "OAuth",
     "OutgoingServer",
     "Provider",
     "Server",

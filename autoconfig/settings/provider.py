@@ -3,7 +3,7 @@ directory."""
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .login import LoginRule
 from .servers import DavServer, Directory, IncomingServer, OutgoingServer
@@ -12,8 +12,10 @@ from .types import (
     LocalizedText,
     Model,
     Phone,
+    PublicUrl,
     Text,
     Url,
+    problem,
 )
 
 
@@ -42,6 +44,39 @@ class Support(Model):
     url: Url | None = Field(default=None, description="Helpdesk web page or ticket form.")
     postal_address: Text | None = Field(default=None, description="Helpdesk postal address, on one line.")
     hours: LocalizedText | None = Field(default=None, description='Opening hours, `"text"` or per language.')
+
+
+class OAuth(Model):
+    """An OAuth 2.0 authorization server the mail servers accept tokens of."""
+
+    issuer: PublicUrl = Field(
+        description=(
+            "The authorization server's issuer identifier (RFC 8414), an https address such as "
+            "`https://auth.ac-paris.fr`: PACC advertises it, and Thunderbird's document lists OAuth2 "
+            "before the password."
+        )
+    )
+    scopes: tuple[Text, ...] = Field(
+        default=(), description='The scopes a mail client asks for, e.g. `["openid", "email"]`.'
+    )
+    authorization_url: Url | None = Field(
+        default=None, description="The authorization endpoint, for Thunderbird's `<oAuth2>` element."
+    )
+    token_url: Url | None = Field(
+        default=None, description="The token endpoint, for Thunderbird's `<oAuth2>` element."
+    )
+
+    @model_validator(mode="after")
+    def _https(self) -> OAuth:
+        if not self.issuer.startswith("https://"):
+            raise problem(
+                "bad_issuer",
+                "an OAuth issuer is an https address",
+                "write the issuer identifier as the authorization server publishes it, https://…",
+                key="issuer",
+                found=self.issuer,
+            )
+        return self
 
 
 class Provider(Model):
@@ -116,6 +151,13 @@ class Provider(Model):
         description=(
             "LDAP staff directory, if any: `[providers.directory]`. In Apple profiles and the Thunderbird "
             "guide, so that people can search colleagues."
+        ),
+    )
+    oauth: OAuth | None = Field(
+        default=None,
+        description=(
+            "OAuth 2.0, if the mail servers accept its tokens: `[providers.oauth]`. Advertised in PACC and "
+            "in Thunderbird's document (see which clients use it in the clients guide)."
         ),
     )
 

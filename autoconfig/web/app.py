@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,13 +18,15 @@ from starlette.types import Scope
 
 from autoconfig.errors import RequestError, SettingsError
 from autoconfig.formats.signing import Signer
+from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.serving.snapshot import Snapshot
 from autoconfig.settings import Settings, load_settings, settings_warnings
 
 from .accesslog import AccessLog, Format, Mode
+from .funnel import Funnel
 from .loaded import UNSET, Loaded, Unset
 from .metrics import RELOADS, RequestMetrics
-from .middleware import SECURITY_HEADERS, Edge, ServiceMiddleware
+from .middleware import SECURITY_HEADERS, Edge, Observer, ServiceMiddleware
 from .routes import classify, starlette_routes
 
 logger = logging.getLogger("autoconfig")
@@ -69,11 +72,9 @@ def create_app(
 ) -> Starlette:
     """The ASGI application for these settings. A worker of `autoconfig serve` passes the supervisor's
     development signer, and leaves SIGHUP to the supervisor (which hands it new settings instead)."""
-    middleware = [
-        Middleware(
-            ServiceMiddleware, edge_of=_edge, observers=[AccessLog(_log_style), RequestMetrics(classify)]
-        )
-    ]
+    funnel = Funnel(os.environ.get(MULTIPROCESS_ENV))
+    observers: list[Observer] = [AccessLog(_log_style), RequestMetrics(classify, funnel)]
+    middleware = [Middleware(ServiceMiddleware, edge_of=_edge, observers=observers)]
     app = Starlette(
         routes=starlette_routes(),
         middleware=middleware,
@@ -85,6 +86,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.loaded = Loaded.build(settings, signer, notes)
     app.state.stale = False
+    app.state.funnel = funnel
     return app
 
 

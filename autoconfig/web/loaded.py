@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
 from autoconfig.accounts import Account, resolve_account, with_directory
 from autoconfig.directory import StaffDirectory, read_password
 from autoconfig.formats.outlook import Fill, compile_pox
+from autoconfig.formats.pacc import PaccDocument, pacc_document
 from autoconfig.formats.signing import Signer, signer_for
 from autoconfig.formats.thunderbird import ClientConfigTemplate, compile_clientconfig
 from autoconfig.formats.xmlslots import SlottedXml
 from autoconfig.paths import templates_dir
 from autoconfig.settings import Settings
 
-from .health import Fingerprint, fingerprint
 from .metrics import SIGNING_EXPIRY
 from .middleware import Edge, parse_networks
 from .pages import Pages
@@ -30,6 +30,7 @@ class Unset:
 
 
 UNSET = Unset()
+ACCOUNT_CACHE_SIZE = 10_000  # per worker: about 5 MB at most
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,19 @@ class Loaded:
     settings: Settings
     clientconfig: dict[str, ClientConfigTemplate]  # by provider id
     pox: dict[str, SlottedXml[Fill]]  # by provider id
+    pacc: dict[str, PaccDocument]  # by domain (and alias): the bytes the TXT records' digests are of
     signer: Signer | None
     pages: Pages
     edge: Edge  # what the middleware needs: trusted proxies, the request deadline
     metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]  # /metrics, /healthz details
     loaded_at: dt.datetime
-    files: Fingerprint  # the files the settings name, as loaded: /healthz notices when they change
     profiles: SignedProfiles | None  # None: profiles are served unsigned
     directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
     notes: tuple[str, ...] = ()  # what the supervisor noticed (a state folder it cannot write)
+    # Addresses resolved by the rule or the overrides (not the directory, which has its own cache), by
+    # the text asked: parsing, the rule and the name are the same for every request of one person. A
+    # reload builds a new Loaded, and so starts with an empty cache.
+    accounts: dict[str, Account] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -64,12 +69,12 @@ class Loaded:
             settings,
             clientconfig={p.id: compile_clientconfig(p) for p in settings.providers},
             pox={p.id: compile_pox(p) for p in settings.providers},
+            pacc={d: pacc_document(p, d) for p in settings.providers for d in (*p.domains, *p.aliases)},
             signer=signer,
             pages=Pages(settings, templates_dir()),
             edge=Edge(parse_networks(settings.service.trusted_proxies), settings.service.request_timeout),
             metrics_networks=parse_networks(settings.service.metrics_networks),
             loaded_at=dt.datetime.now(dt.UTC),
-            files=fingerprint(settings.referenced_files()),
             profiles=SignedProfiles(signer) if signer is not None else None,
             directories={
                 p.id: StaffDirectory(
@@ -83,7 +88,13 @@ class Loaded:
 
     async def account(self, address: str) -> Account:
         """The account for an address: the overrides file, else the staff directory, else the rule."""
-        account = resolve_account(self.settings, address)
+        account = self.accounts.get(address)
+        if account is None:
+            account = resolve_account(self.settings, address)
+            if len(self.accounts) >= ACCOUNT_CACHE_SIZE:
+                # The oldest goes first: a flood of new addresses costs evictions, never memory.
+                del self.accounts[next(iter(self.accounts))]
+            self.accounts[address] = account
         directory = self.directories.get(account.provider.id)
         if directory is None or account.source == "override":
             return account

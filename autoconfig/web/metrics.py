@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -19,17 +20,18 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.datastructures import Headers
 from starlette.types import Scope
 
 from autoconfig.paths import MULTIPROCESS_ENV
+
+from .funnel import Funnel, outcome_of
 
 MEDIA_TYPE = CONTENT_TYPE_LATEST
 
 REQUESTS = Counter(
     "autoconfig_requests",
-    "Requests answered, by endpoint, client family and HTTP status.",
-    ["endpoint", "family", "status"],
+    "Requests answered, by endpoint, client family, outcome and HTTP status.",
+    ["endpoint", "family", "outcome", "status"],
 )
 LATENCY = Histogram(
     "autoconfig_request_duration_seconds",
@@ -72,13 +74,32 @@ Classifier = Callable[[str, str], tuple[str, str]]
 
 
 class RequestMetrics:
-    """The observer (see middleware.py) that counts and times every answer, by endpoint and family."""
+    """The observer (see middleware.py) that counts and times every answer, by endpoint, family and
+    outcome, and counts it in the setup funnel."""
 
-    def __init__(self, classify: Classifier) -> None:
+    def __init__(self, classify: Classifier, funnel: Funnel) -> None:
         self.classify = classify
+        self.funnel = funnel
+        # Label values come from closed lists: resolving each child once keeps the lookups off the
+        # request path, and the dictionaries bounded.
+        self._requests: dict[tuple[str, str, str, int], Any] = {}
+        self._latency: dict[str, Any] = {}
 
     def __call__(self, scope: Scope, status: int, seconds: float) -> None:
-        user_agent = Headers(scope=scope).get("user-agent", "")
+        user_agent = ""
+        for name, value in scope.get("headers", ()):
+            if name == b"user-agent":
+                user_agent = value.decode("latin-1")
+                break
         endpoint, family = self.classify(scope.get("path", ""), user_agent)
-        REQUESTS.labels(endpoint, family, str(status)).inc()
-        LATENCY.labels(endpoint).observe(seconds)
+        outcome = outcome_of(scope, status, endpoint)
+        key = (endpoint, family, outcome, status)
+        counter = self._requests.get(key)
+        if counter is None:
+            counter = self._requests[key] = REQUESTS.labels(endpoint, family, outcome, str(status))
+        counter.inc()
+        latency = self._latency.get(endpoint)
+        if latency is None:
+            latency = self._latency[endpoint] = LATENCY.labels(endpoint)
+        latency.observe(seconds)
+        self.funnel.count(family, endpoint, outcome)

@@ -1,4 +1,4 @@
-"""THE route table: every path the service answers, with its methods, view, metric label, client family,
+"""THE route table: every path the service answers, with its methods, view, metric label,
 cache policy, and whether `autoconfig render` exports it. The router, the metrics, the static export and
 the docs' endpoint table all read it; a route cannot be added without a label and a policy.
 """
@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from autoconfig.paths import templates_dir
 
 from . import guides, operations, views
+from .families import client_family
 from .loaded import loaded
 from .reading import query_value
 
@@ -66,16 +67,15 @@ REDIRECT = CachePolicy(
 NO_STORE = CachePolicy("no-store", "`no-store`", lambda request, response: "no-store")
 STATIC = CachePolicy("static", "validators only (`ETag`, `Last-Modified`)", lambda request, response: None)
 
-Family = str | Callable[[str, str], str]  # a family, or one chosen from the path and the User-Agent
+GUIDE_DEVICES = ("ios", "android", "macos", "thunderbird", "outlook", "other")
+Label = str | Callable[[str], str]  # a metric label, or one chosen from the path
 
 
-def _page_family(path: str, user_agent: str) -> str:
-    """A page is Android's when its path names the Android guide, or when it names no device (/,
-    /guide) and the browser is an Android one: those show the Android guide."""
-    device = path.removeprefix("/guide/") if path.startswith("/guide/") else ""
-    return (
-        "android_page" if device == "android" or (not device and "android" in user_agent.lower()) else OTHER
-    )
+def _guide_label(path: str) -> str:
+    """`guide_<device>` for a device's guide, `guide` for the one the browser's device picks: the funnel
+    tells the Android guide's visits from the others."""
+    device = path.removeprefix("/guide").strip("/")
+    return f"guide_{device}" if device in GUIDE_DEVICES else "guide"
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,9 @@ class Endpoint:
     paths: tuple[str, ...]
     methods: tuple[str, ...]
     view: views.View | None  # None: the static files
-    label: str  # the `endpoint` label of the metrics
+    label: Label  # the `endpoint` label of the metrics
     cache: CachePolicy
     summary: str  # the docs' endpoint table
-    family: Family = OTHER  # the `family` label of the metrics
     any_case: bool = False  # Outlook asks /Autodiscover/Autodiscover.xml, others lower case
     export: bool = False  # `autoconfig render` writes it for every domain (it needs no address)
 
@@ -99,7 +98,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "clientconfig",
         CONFIG,
         "Thunderbird autoconfig document (`?emailaddress=`, or the domain from `Host`)",
-        family="thunderbird",
         export=True,
     ),
     Endpoint(
@@ -109,7 +107,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "autodiscover_xml",
         PRIVATE,
         "Outlook POX autodiscover (POST; GET answers an error); the path in any casing",
-        family="outlook",
         any_case=True,
     ),
     Endpoint(
@@ -119,7 +116,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "autodiscover_json",
         PERSONAL,
         "where the POX endpoint is (`?Email=…&Protocol=AutodiscoverV1`, or the address in the path)",
-        family="outlook",
         any_case=True,
     ),
     Endpoint(
@@ -129,7 +125,15 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "mobileconfig",
         PRIVATE,
         "one person's Apple profile (`?email=…`, `&lang=fr` or `en`)",
-        family="apple",
+    ),
+    Endpoint(
+        ("/.well-known/user-agent-configuration.json",),
+        ("GET",),
+        views.pacc,
+        "pacc",
+        CONFIG,
+        "PACC document of the domain `ua-auto-config.<domain>` (or `?domain=`) names; 404 for a provider "
+        "it cannot describe (STARTTLS only)",
     ),
     # Calendar and contacts clients discover with PROPFIND as often as with GET.
     Endpoint(
@@ -152,20 +156,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ("/",),
         ("GET",),
         guides.landing,
-        "pages",
+        "landing",
         PAGE,
         "landing page: one field, the person's address",
-        family=_page_family,
     ),
     Endpoint(
         ("/guide", "/guide/{device}"),
         ("GET",),
         guides.guide,
-        "pages",
+        _guide_label,
         PRIVATE,
         "the guide for the device the browser names, or for `ios`, `android`, `macos`, `thunderbird`, "
         "`outlook`, `other` (`?email=…`)",
-        family=_page_family,
     ),
     Endpoint(("/static",), ("GET",), None, "static", STATIC, "the pages' stylesheet, script and icon"),
     Endpoint(("/healthz",), ("GET",), operations.healthz, "health", NO_STORE, "health, for the IT team"),
@@ -235,9 +237,10 @@ def classify(path: str, user_agent: str) -> tuple[str, str]:
     """The metric labels of a request: its endpoint, and the client family."""
     endpoint = endpoint_for(path)
     if endpoint is None:
-        return OTHER, OTHER
-    family = endpoint.family if isinstance(endpoint.family, str) else endpoint.family(path, user_agent)
-    return endpoint.label, family
+        label = OTHER
+    else:
+        label = endpoint.label if isinstance(endpoint.label, str) else endpoint.label(path)
+    return label, client_family(user_agent, label)
 
 
 def exported_paths() -> tuple[str, ...]:
@@ -256,6 +259,9 @@ Every answer carries `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-ref
 `X-Frame-Options: DENY`, a `Permissions-Policy` and a strict `Content-Security-Policy`. Errors a view
 raises (a malformed address: 400; a domain no provider serves: 404) are one plain-text sentence with
 `Cache-Control: no-store`; an unexpected failure is a plain-text 500 whose details stay in the log.
+
+The `endpoint` label counts the request in `autoconfig_requests_total`, beside the client's `family`
+(from its User-Agent) and the `outcome`: see [the setup funnel](../funnel.md).
 """
 
 
@@ -263,14 +269,17 @@ def endpoint_reference() -> str:
     """The endpoint reference, in Markdown: path, methods, answer, metric labels and cache policy."""
     lines = [
         ENDPOINTS_HEAD,
-        "| path | methods | answer | metric labels | Cache-Control |",
+        "| path | methods | answer | `endpoint` label | Cache-Control |",
         "|---|---|---|---|---|",
     ]
     for endpoint in ENDPOINTS:
         paths = "<br>".join(f"`{p}/…`" if endpoint.view is None else f"`{p}`" for p in endpoint.paths)
         methods = ", ".join((*endpoint.methods, "HEAD") if "GET" in endpoint.methods else endpoint.methods)
-        family = f"`{endpoint.family}`" if isinstance(endpoint.family, str) else "`android_page` or `other`"
-        labels = f"endpoint `{endpoint.label}`, family {family}"
+        labels = (
+            f"`{endpoint.label}`"
+            if isinstance(endpoint.label, str)
+            else "`guide`, or `guide_<device>` for a device's guide"
+        )
         lines.append(
             f"| {paths} | {methods} | {endpoint.summary} | {labels} | {endpoint.cache.description} |"
         )

@@ -10,15 +10,17 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from autoconfig.accounts import Account, provider_for_host, resolve_account
+from autoconfig.accounts import Account, domain_for_host, provider_for_host, resolve_account
 from autoconfig.domains import host_from_header
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.formats import outlook
+from autoconfig.formats import pacc as pacc_format
 from autoconfig.formats.apple import MEDIA_TYPE as PROFILE_MEDIA_TYPE
 from autoconfig.formats.apple import build_mobileconfig
 from autoconfig.formats.thunderbird import MEDIA_TYPE as XML_MEDIA_TYPE
 from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider
 
+from .funnel import GENERIC, REFUSED, say
 from .loaded import loaded
 from .reading import query_value, read_body, request_language
 
@@ -32,6 +34,7 @@ async def clientconfig(request: Request) -> Response:
     account: Account | None = None
     if address is None:
         provider = provider_for_host(served.settings, request.headers.get("host", ""))
+        say(request.scope, GENERIC)
     else:
         account = await served.account(address)
         provider = account.provider
@@ -45,6 +48,7 @@ def _pox_answer(body: bytes, status: int = 200) -> Response:
 async def autodiscover_xml(request: Request) -> Response:
     """Outlook's POX autodiscover. Protocol errors are 200 with an Error document, as Exchange answers."""
     if request.method != "POST":
+        say(request.scope, REFUSED)
         return _pox_answer(outlook.build_error(outlook.INVALID_REQUEST))
     body = await read_body(request, outlook.MAX_BODY)
     if body is None:
@@ -54,10 +58,12 @@ async def autodiscover_xml(request: Request) -> Response:
         pox = outlook.parse_request(body)
         account = await served.account(pox.address)
     except outlook.PoxError as exc:
+        say(request.scope, REFUSED)
         return _pox_answer(outlook.build_error(exc.code, exc.schema))
     except UnknownDomainError:
         return _pox_answer(outlook.build_error(outlook.ADDRESS_NOT_FOUND), status=404)
     except RequestError:
+        say(request.scope, REFUSED)
         return _pox_answer(outlook.build_error(outlook.INVALID_REQUEST))
     if account.alias is not None:
         return _pox_answer(outlook.build_redirect(account.address))
@@ -107,6 +113,18 @@ async def mobileconfig(request: Request) -> Response:
         media_type=PROFILE_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+async def pacc(request: Request) -> Response:
+    """PACC: the document of the domain `ua-auto-config.<domain>` (or `?domain=`) names."""
+    served = loaded(request)
+    named = query_value(request, "domain")
+    host = f"{pacc_format.HOST_LABEL}.{named}" if named is not None else request.headers.get("host", "")
+    _, domain = domain_for_host(served.settings, host)
+    document = served.pacc[domain]
+    if document.body is None:
+        raise RequestError(f"No PACC document is published for {domain}: {document.reason}.", 404)
+    return Response(document.body, media_type=pacc_format.MEDIA_TYPE)
 
 
 def dav_redirect(kind: str) -> View:

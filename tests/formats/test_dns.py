@@ -3,11 +3,13 @@ every feature; the zone lines parse as a zone file's, and the JSON says the same
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 
 from autoconfig.formats.dns import MAIL_SERVICES, TTL, dns_records, render_json, render_zone
+from autoconfig.formats.pacc import pacc_document
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
 from tests.helpers.dns import RICH, ZoneLine, check_json_matches_zone, check_record_data, parse_zone
@@ -61,9 +63,13 @@ def test_every_domain_gets_every_record(name: str) -> None:
 def test_ac_paris_records() -> None:
     records, comments = zone_of(profile("ac-paris.toml"))
     found = by_name(records)
-    assert comments == [
+    assert comments[0] == (
         f"{SERVICE} is the service's own name: give it A and AAAA records (a CNAME to itself would loop)"
-    ]
+    )
+    # STARTTLS on 143 and 587, which PACC cannot describe: no document, and a note saying what it needs.
+    assert comments[1].startswith("_ua-auto-config.ac-paris.fr. no PACC document: ")
+    assert "offer IMAP on 993 and submission on 465" in comments[1]
+    assert len(comments) == 2
     assert found[("autodiscover.ac-paris.fr.", "CNAME")] == [SERVICE]
     assert found[("_imap._tcp.ac-paris.fr.", "SRV")] == ["0 1 143 imap.ac-paris.fr."]
     assert found[("_submission._tcp.ac-paris.fr.", "SRV")] == ["0 1 587 smtp.ac-paris.fr."]
@@ -80,7 +86,16 @@ def test_ac_paris_records() -> None:
 def test_ile_de_france_records() -> None:
     records, comments = zone_of(profile("ile-de-france.toml"))
     found = by_name(records)
-    assert len(comments) == 1  # autoconfig.ac-paris.fr is the service itself
+    # autoconfig.ac-paris.fr is the service itself; Paris and Versailles offer STARTTLS only (no PACC).
+    assert [c.split()[0] for c in comments] == [
+        SERVICE,
+        "_ua-auto-config.ac-paris.fr.",
+        "_ua-auto-config.ac-versailles.fr.",
+    ]
+    # Créteil offers implicit TLS on 993 and 465: its PACC document and the record of its digest.
+    assert found[("ua-auto-config.ac-creteil.fr.", "CNAME")] == [SERVICE]
+    [txt] = found[("_ua-auto-config.ac-creteil.fr.", "TXT")]
+    assert txt.startswith('"v=UAAC1; a=sha256; d=')
     assert found[("autoconfig.ac-creteil.fr.", "CNAME")] == [SERVICE]
     assert found[("autoconfig.ac-versailles.fr.", "CNAME")] == [SERVICE]
     assert found[("_imaps._tcp.ac-creteil.fr.", "SRV")] == ["0 1 993 imap.ac-creteil.fr."]
@@ -127,6 +142,10 @@ def test_every_feature(rich: Settings) -> None:
         assert found[(f"_caldavs._tcp.{domain}.", "TXT")] == ['"path=/cal/"']
         assert found[(f"_carddav._tcp.{domain}.", "SRV")] == ["0 1 8008 dav.example.org."]
         assert found[(f"_carddav._tcp.{domain}.", "TXT")] == ['"path=/card/"']
+        # Implicit TLS on 993 and 465: a PACC document, and the digest of exactly the bytes served.
+        assert found[(f"ua-auto-config.{domain}.", "CNAME")] == [service]
+        document = pacc_document(rich.providers[0], domain)
+        assert found[(f"_ua-auto-config.{domain}.", "TXT")] == [json.dumps(document.txt_record)]
     # The service's own name is autodiscover.example.org: a note, and a CNAME for the alias's name.
     assert (service, "CNAME") not in found
     assert [c.split()[0] for c in comments] == [service]

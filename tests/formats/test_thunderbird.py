@@ -16,7 +16,7 @@ from autoconfig.accounts import resolve_account
 from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig, generic_answer_notes
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
-from tests.helpers.settings import settings_data
+from tests.helpers.settings import incoming, settings_data
 from tests.helpers.thunderbird import (
     ConfigView,
     DocumentationView,
@@ -490,7 +490,22 @@ def test_servers_a_strict_reader_refuses_are_left_out_of_the_answer_without_addr
         "providers[0].outgoing[2]",
     ]
     assert "without encryption" in notes[0]
-    assert "neither a password nor OAuth2" in notes[2]
+    assert "without a password among its authentication methods" in notes[2]
+
+
+def test_a_server_with_oauth2_alone_is_left_out_of_the_answer_without_address(
+    make_settings: MakeSettings,
+) -> None:
+    # Thunderbird for Android signs in with OAuth2 only for its built-in providers: left in, an
+    # OAuth2-only server would be the one it picks, and fails with.
+    servers = {
+        "incoming": [
+            *incoming(host="imap-sso.example.org", auth=["OAuth2"]),
+            *incoming(host="imap.example.org"),
+        ],
+    }
+    generic = read_config(compile_clientconfig(make_settings(provider=servers).providers[0]).render())
+    assert [s.hostname for s in generic.incoming] == ["imap.example.org"]
 
 
 def test_a_provider_a_strict_reader_cannot_use_keeps_its_servers_and_is_named(

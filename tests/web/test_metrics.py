@@ -1,5 +1,5 @@
-"""/metrics: requests by endpoint, client family and status, latency, signing, reloads; who may read them;
-the sum over the workers of a real `autoconfig serve --workers 2`.
+"""/metrics: requests by endpoint, client family, outcome and status, latency, signing, reloads; who may
+read them; the sum over the workers of a real `autoconfig serve --workers 2`.
 
 The counters are process-global: tests through the ASGI app read them before and after, and compare.
 """
@@ -17,6 +17,7 @@ import pytest
 from prometheus_client import multiprocess
 from starlette.testclient import TestClient
 
+from autoconfig.formats.signing import signer_for
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app, reload_settings
 from autoconfig.web.routes import classify
@@ -31,6 +32,9 @@ ANDROID = (
 )
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
 DESKTOP = "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0"
+THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Thunderbird/140.5.0"
+OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.18025; Pro)"
+CLOUD = "OutlookMobileCloudService-Autodetect/1.0.0"
 OUTLOOK_BODY = (
     '<?xml version="1.0" encoding="utf-8"?>'
     '<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006">'
@@ -40,8 +44,15 @@ OUTLOOK_BODY = (
 ).encode()
 
 
-def requests(samples: Samples, endpoint: str, family: str, status: int) -> float:
-    return value(samples, "autoconfig_requests_total", endpoint=endpoint, family=family, status=str(status))
+def requests(samples: Samples, endpoint: str, family: str, outcome: str, status: int) -> float:
+    return value(
+        samples,
+        "autoconfig_requests_total",
+        endpoint=endpoint,
+        family=family,
+        outcome=outcome,
+        status=str(status),
+    )
 
 
 MakeClient = Callable[..., TestClient]
@@ -56,18 +67,30 @@ def scrape(client: TestClient) -> Samples:
     return parse_metrics(response.text)
 
 
-def test_requests_are_counted_by_endpoint_family_and_status(make_client: MakeClient) -> None:
+def test_requests_are_counted_by_endpoint_family_outcome_and_status(make_client: MakeClient) -> None:
     client = make_client(host=None, client=LOOPBACK)  # the bundled settings (development-signed)
     before = scrape(client)
-    host = {"Host": "autoconfig.ac-paris.fr"}
-    assert client.get("/mail/config-v1.1.xml", params={"emailaddress": JEAN}).status_code == 200
-    assert client.get("/.well-known/autoconfig/mail/config-v1.1.xml", headers=host).status_code == 200
-    unknown = client.get("/mail/config-v1.1.xml", params={"emailaddress": "a@example.org"})
+    thunderbird = {"User-Agent": THUNDERBIRD}
+    android = {"Host": "autoconfig.ac-paris.fr", "User-Agent": "okhttp/5.4.0"}
+    outlook = {"User-Agent": OUTLOOK}
+    config = "/mail/config-v1.1.xml"
+    assert client.get(config, params={"emailaddress": JEAN}, headers=thunderbird).status_code == 200
+    assert client.get("/.well-known/autoconfig/mail/config-v1.1.xml", headers=android).status_code == 200
+    unknown = client.get(config, params={"emailaddress": "a@example.org"}, headers=thunderbird)
     assert unknown.status_code == 404
-    assert client.post("/Autodiscover/Autodiscover.xml", content=OUTLOOK_BODY).status_code == 200
+    assert client.get(config, params={"emailaddress": "a b"}, headers=thunderbird).status_code == 400
+    pox = "/Autodiscover/Autodiscover.xml"
+    assert client.post(pox, content=OUTLOOK_BODY, headers=outlook).status_code == 200
+    mobilesync = OUTLOOK_BODY.replace(b"outlook/responseschema/2006a", b"mobilesync/responseschema/2006")
+    assert b"<ErrorCode>601</ErrorCode>" in client.post(pox, content=mobilesync, headers=outlook).content
     json_path = f"/autodiscover/autodiscover.json/v1.0/{JEAN}?Protocol=AutodiscoverV1"
-    assert client.get(json_path).status_code == 200
-    assert client.get("/profile.mobileconfig", params={"email": JEAN}).status_code == 200
+    assert client.get(json_path, headers={"User-Agent": CLOUD}).status_code == 200
+    assert (
+        client.get(
+            "/profile.mobileconfig", params={"email": JEAN}, headers={"User-Agent": IPHONE}
+        ).status_code
+        == 200
+    )
     assert client.get("/", headers={"User-Agent": ANDROID}).status_code == 200
     assert (
         client.get("/guide/android", params={"email": JEAN}, headers={"User-Agent": DESKTOP}).status_code
@@ -80,18 +103,23 @@ def test_requests_are_counted_by_endpoint_family_and_status(make_client: MakeCli
     assert client.get("/no/such/page").status_code == 404
     after = scrape(client)
 
-    def delta(endpoint: str, family: str, status: int) -> float:
-        return requests(after, endpoint, family, status) - requests(before, endpoint, family, status)
+    def delta(endpoint: str, family: str, outcome: str, status: int) -> float:
+        labels = (endpoint, family, outcome, status)
+        return requests(after, *labels) - requests(before, *labels)
 
-    assert delta("clientconfig", "thunderbird", 200) == 2
-    assert delta("clientconfig", "thunderbird", 404) == 1
-    assert delta("autodiscover_xml", "outlook", 200) == 1
-    assert delta("autodiscover_json", "outlook", 200) == 1
-    assert delta("mobileconfig", "apple", 200) == 1
-    assert delta("pages", "android_page", 200) == 2  # the landing page on Android, the Android guide
-    assert delta("pages", "other", 200) == 2  # the iOS guide asked by path, the landing page on an iPhone
-    assert delta("other", "other", 404) == 1
-    assert delta("metrics", "other", 200) == 1  # the first scrape (the second is counted once answered)
+    assert delta("clientconfig", "thunderbird", "answered", 200) == 1
+    assert delta("clientconfig", "thunderbird_android", "generic", 200) == 1  # no address: a placeholder
+    assert delta("clientconfig", "thunderbird", "unknown_domain", 404) == 1
+    assert delta("clientconfig", "thunderbird", "refused", 400) == 1
+    assert delta("autodiscover_xml", "outlook", "answered", 200) == 1
+    assert delta("autodiscover_xml", "outlook", "refused", 200) == 1  # error 601, answered as Exchange does
+    assert delta("autodiscover_json", "microsoft_cloud", "answered", 200) == 1
+    assert delta("mobileconfig", "apple_ios", "answered", 200) == 1
+    assert delta("landing", "browser", "answered", 200) == 2  # on Android and on an iPhone
+    assert delta("guide_android", "browser", "answered", 200) == 1
+    assert delta("guide_ios", "browser", "answered", 200) == 1
+    assert delta("other", "unknown", "refused", 404) == 1
+    assert delta("metrics", "unknown", "answered", 200) == 1  # the first scrape (the second is counted later)
 
 
 def test_latency_is_a_histogram_per_endpoint(make_client: MakeClient) -> None:
@@ -153,7 +181,8 @@ def test_unsigned_profiles_are_not_counted_as_signed(
     assert value(after, "autoconfig_profiles_signed_total") == value(
         before, "autoconfig_profiles_signed_total"
     )
-    assert requests(after, "mobileconfig", "apple", 200) - requests(before, "mobileconfig", "apple", 200) == 1
+    labels = ("mobileconfig", "unknown", "answered", 200)  # the test client names no known client
+    assert requests(after, *labels) - requests(before, *labels) == 1
 
 
 def test_reloads_are_counted_by_result(settings_file: Callable[..., Path], make_client: MakeClient) -> None:
@@ -219,9 +248,9 @@ def test_who_may_read_the_metrics(
         ("/autodiscover/autodiscover.json/v1.0/a@b.fr", "autodiscover_json"),
         ("/profile.mobileconfig", "mobileconfig"),
         ("/.well-known/caldav", "dav"),
-        ("/", "pages"),
-        ("/guide", "pages"),
-        ("/guide/android", "pages"),
+        ("/", "landing"),
+        ("/guide", "guide"),
+        ("/guide/android", "guide_android"),
         ("/static/style.css", "static"),
         ("/healthz", "health"),
         ("/metrics", "metrics"),
@@ -232,25 +261,6 @@ def test_who_may_read_the_metrics(
 )
 def test_endpoint_labels_are_a_small_fixed_set(path: str, endpoint: str) -> None:
     assert classify(path, "")[0] == endpoint
-
-
-@pytest.mark.parametrize(
-    ("endpoint", "user_agent", "path", "family"),
-    [
-        ("clientconfig", DESKTOP, "/mail/config-v1.1.xml", "thunderbird"),
-        ("autodiscover_xml", "Microsoft Office/16.0", "/autodiscover/autodiscover.xml", "outlook"),
-        ("mobileconfig", IPHONE, "/profile.mobileconfig", "apple"),
-        ("pages", ANDROID, "/", "android_page"),
-        ("pages", ANDROID, "/guide", "android_page"),
-        ("pages", DESKTOP, "/guide/android", "android_page"),
-        ("pages", ANDROID, "/guide/ios", "other"),
-        ("pages", DESKTOP, "/", "other"),
-        ("health", ANDROID, "/healthz", "other"),
-        ("other", ANDROID, "/x", "other"),
-    ],
-)
-def test_client_families(endpoint: str, user_agent: str, path: str, family: str) -> None:
-    assert classify(path, user_agent) == (endpoint, family)
 
 
 # --- a real server with two workers ------------------------------------------------------------------
@@ -281,7 +291,8 @@ def test_two_workers_are_summed(tmp_path: Path) -> None:
             nonlocal sent
             # Concurrent requests on new connections: the kernel hands them to both workers.
             with ThreadPoolExecutor(8) as pool:
-                statuses = list(pool.map(lambda _: server.get(url).status_code, range(16)))
+                answers = pool.map(lambda _: server.get(url, {"User-Agent": THUNDERBIRD}), range(16))
+                statuses = [answer.status_code for answer in answers]
             assert statuses == [200] * 16
             sent += 16
             counts = _worker_counts(folder)
@@ -293,8 +304,46 @@ def test_two_workers_are_summed(tmp_path: Path) -> None:
         # Every scrape, whichever worker answers it, shows the whole service.
         for _ in range(6):
             samples = parse_metrics(server.get("/metrics").text)
-            assert requests(samples, "clientconfig", "thunderbird", 200) == sent
+            assert requests(samples, "clientconfig", "thunderbird", "answered", 200) == sent
             assert (
                 value(samples, "autoconfig_request_duration_seconds_count", endpoint="clientconfig") == sent
             )
+
+        # The setup funnel of /healthz, too: each worker writes its counts for the others to read.
+        def funnel_complete() -> dict[str, Any] | None:
+            clients = server.get("/healthz").json()["clients"]["families"]
+            return clients if clients.get("thunderbird", {}).get("requests") == sent else None
+
+        thunderbird = wait_for(funnel_complete, 10, "the funnel summed over the workers")["thunderbird"]
+        assert thunderbird == {
+            "requests": sent,
+            "outcomes": {"answered": sent},
+            "endpoints": {"clientconfig": sent},
+        }
+        wait_for(lambda: len(list(folder.glob("funnel-*.json"))) == 2 or None, 5, "each worker's funnel file")
     assert not folder.exists()  # removed when the service stops
+
+
+def test_the_signing_certificates_end_is_a_metric(make_client: MakeClient) -> None:
+    # An application built now: the gauge is the process's, set by the latest settings loaded.
+    app = create_app(load_settings())
+    samples = parse_metrics(make_client(app, host=None, client=LOOPBACK).get("/metrics").text)
+    signer = signer_for(load_settings())
+    assert signer is not None
+    expiry = value(samples, "autoconfig_signing_certificate_expiry_timestamp_seconds")
+    assert expiry == signer.not_after.timestamp()
+
+
+def test_a_live_service_says_when_its_settings_were_loaded(tmp_path: Path) -> None:
+    before = time.time()
+    with serving(tmp_path / "logs", workers=2) as server:
+        samples = parse_metrics(server.get("/metrics").text)
+        loaded = value(samples, "autoconfig_settings_loaded_timestamp_seconds")
+        assert before - 1 <= loaded <= time.time()
+        offset = len(server.error_log())
+        server.hangup()
+        server.wait_for_log("settings reloaded (SIGHUP)", after=offset)
+        later = value(
+            parse_metrics(server.get("/metrics").text), "autoconfig_settings_loaded_timestamp_seconds"
+        )
+        assert later > loaded

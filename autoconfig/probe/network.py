@@ -1,0 +1,287 @@
+"""How the probe reaches the deployment: HTTP and HTTPS with the standard library, at the addresses
+the resolver gives (lookup.py), every operation bounded by the timeout.
+
+The probe connects only where it is pointed: the names of the address's domain and the hosts the
+settings and the answers name, at the addresses the resolver gives (or `--at`). A client's port 443 or
+80 can be mapped to another (`--https-port`, `--http-port`) to test a deployment on other ports; the
+`Host` header and the TLS server name stay the client's.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from autoconfig import __version__
+
+from .lookup import Lookup, LookupFailure
+from .report import ProbeError
+
+MAX_BODY = 1024 * 1024  # the largest answer read: every document the service serves is a few KiB
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+# X509_V_ERR_* codes OpenSSL gives in SSLCertVerificationError.verify_code.
+_NAME_MISMATCH = 62
+_EXPIRED = 10
+_NOT_YET_VALID = 9
+_UNTRUSTED = {2, 18, 19, 20, 21}
+
+
+class FetchError(Exception):
+    """A request that got no HTTP answer. `kind`: dns, refused, timeout, network, tls-name, tls-expired,
+    tls-untrusted, tls, protocol, too-large."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def connect_address(text: str) -> str:
+    """`--at`: one IP address, without a port (the ports are --https-port and --http-port)."""
+    try:
+        return str(ipaddress.ip_address(text.strip("[]")))
+    except ValueError:
+        raise ProbeError(
+            f"--at {text}: give an IP address alone; ports are --https-port and --http-port"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer as a client receives it."""
+
+    url: str
+    status: int
+    headers: dict[str, str]  # lower-case names, the first value of each
+    body: bytes
+    certificate: bytes | None = None  # DER, for https
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class Network:
+    """Where and how the probe connects; see the module's docstring."""
+
+    lookup: Lookup
+    timeout: float
+    ca_file: Path | None = None
+    at: str | None = None
+    https_port: int = 443
+    http_port: int = 80
+    _context: ssl.SSLContext = field(init=False, repr=False)
+    # Where a connection timed out once: asked again, it fails at once rather than after another
+    # timeout (a deployment that drops every packet would otherwise take minutes to probe).
+    _silent: dict[tuple[str, int], FetchError] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._context = ssl.create_default_context()
+        if self.ca_file is not None:
+            try:
+                self._context.load_verify_locations(cafile=str(self.ca_file))
+            except (OSError, ssl.SSLError) as exc:
+                raise ProbeError(
+                    f"--ca-file {self.ca_file}: no CA certificate could be read ({exc})"
+                ) from None
+
+    def port_for(self, scheme: str, port: int | None) -> int:
+        """The port to connect to for a URL's port (or its scheme's default)."""
+        port = port or (443 if scheme == "https" else 80)
+        return {443: self.https_port, 80: self.http_port}.get(port, port)
+
+    def _addresses(self, host: str) -> list[str]:
+        if self.at is not None:
+            return [self.at]
+        try:
+            ipaddress.ip_address(host)
+            return [host]
+        except ValueError:
+            pass
+        try:
+            return self.lookup.addresses(host)
+        except LookupFailure as failure:
+            raise FetchError("dns", failure.message) from None
+
+    def _connect(self, host: str, port: int, deadline: float) -> socket.socket:
+        if (host, port) in self._silent:
+            raise self._silent[(host, port)]
+        failure: OSError | None = None
+        for address in self._addresses(host):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                return socket.create_connection((address, port), timeout=remaining)
+            except OSError as exc:
+                failure = exc
+        where = f"{host} port {port}" + (f" (at {self.at})" if self.at else "")
+        if isinstance(failure, ConnectionRefusedError):
+            raise FetchError("refused", f"{where}: connection refused")
+        if failure is None or isinstance(failure, TimeoutError):
+            raise FetchError("timeout", f"{where}: no connection within {self.timeout:g} s")
+        raise FetchError("network", f"{where}: {failure.strerror or failure}")
+
+    def _wrap(self, sock: socket.socket, host: str, deadline: float, *, verify: bool = True) -> ssl.SSLSocket:
+        context = self._context
+        if not verify:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        try:
+            return context.wrap_socket(sock, server_hostname=host)
+        except ssl.SSLCertVerificationError as exc:
+            sock.close()
+            code = exc.verify_code
+            kind = (
+                "tls-name"
+                if code == _NAME_MISMATCH
+                else "tls-expired"
+                if code in (_EXPIRED, _NOT_YET_VALID)
+                else "tls-untrusted"
+                if code in _UNTRUSTED
+                else "tls"
+            )
+            raise FetchError(
+                kind, f"{host}: {(exc.verify_message or exc.reason or '').rstrip('.')}"
+            ) from None
+        except TimeoutError:
+            sock.close()
+            raise FetchError("timeout", f"{host}: no TLS handshake within {self.timeout:g} s") from None
+        except (ssl.SSLError, OSError) as exc:
+            sock.close()
+            raise FetchError("tls", f"{host}: TLS handshake failed ({exc})") from None
+
+    def _remember(self, host: str, port: int, failure: FetchError) -> FetchError:
+        if failure.kind == "timeout":
+            self._silent[(host, port)] = failure
+        return failure
+
+    def certificate(self, host: str, *, verify: bool = True) -> bytes:
+        """The certificate `host` presents on the HTTPS port, checked for that name unless told not
+        to. Raises FetchError."""
+        port = self.port_for("https", None)
+        try:
+            return self._certificate(host, port, verify=verify)
+        except FetchError as failure:
+            raise self._remember(host, port, failure) from None
+
+    def _certificate(self, host: str, port: int, *, verify: bool) -> bytes:
+        deadline = time.monotonic() + self.timeout
+        sock = self._wrap(self._connect(host, port, deadline), host, deadline, verify=verify)
+        try:
+            der = sock.getpeercert(binary_form=True)
+        finally:
+            sock.close()
+        if der is None:
+            raise FetchError("tls", f"{host}: no certificate presented")
+        return der
+
+    def fetch(
+        self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+    ) -> Answer:
+        """One request, on a new connection, redirects not followed. Raises FetchError."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError("protocol", f"{url}: not an http or https URL")
+        host, port = parts.hostname, self.port_for(parts.scheme, parts.port)
+        try:
+            return self._fetch(method, url, port, headers=headers, body=body)
+        except FetchError as failure:
+            raise self._remember(host, port, failure) from None
+
+    def _fetch(
+        self, method: str, url: str, port: int, *, headers: dict[str, str] | None, body: bytes | None
+    ) -> Answer:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        deadline = time.monotonic() + self.timeout
+        sock: socket.socket = self._connect(host, port, deadline)
+        certificate = None
+        if parts.scheme == "https":
+            sock = self._wrap(sock, host, deadline)
+            certificate = sock.getpeercert(binary_form=True)
+        connection = _Connection(host, parts.port, parts.scheme, sock)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        try:
+            connection.request(method, target, body=body, headers={"Connection": "close", **_signed(headers)})
+            sock.settimeout(max(deadline - time.monotonic(), 0.001))
+            response = connection.getresponse()
+            content = _read(response, deadline)
+        except TimeoutError:
+            raise FetchError("timeout", f"{url}: no complete answer within {self.timeout:g} s") from None
+        except (http.client.HTTPException, OSError) as exc:
+            raise FetchError("protocol", f"{url}: {type(exc).__name__} {exc}".rstrip()) from None
+        finally:
+            connection.close()
+        found = {name.lower(): value for name, value in reversed(response.getheaders())}
+        return Answer(url, response.status, found, content, certificate)
+
+    def follow(self, url: str, *, headers: dict[str, str] | None = None) -> tuple[Answer, list[str]]:
+        """GET, following redirects as browsers' fetch does; the answer and the URLs it was sent on to.
+        Raises FetchError."""
+        hops: list[str] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            answer = self.fetch("GET", url, headers=headers)
+            location = answer.header("location")
+            if answer.status not in REDIRECTS or not location:
+                return answer, hops
+            url = urljoin(url, location)
+            hops.append(url)
+        raise FetchError("protocol", f"{hops[0]}: more than {MAX_REDIRECTS} redirects")
+
+
+def _read(response: http.client.HTTPResponse, deadline: float) -> bytes:
+    # A server that drips bytes must not hold the probe much past its deadline: each read waits at
+    # most the socket's timeout, and none starts after the deadline. (http.client may already have
+    # handed the socket to the response, so its timeout is set once, before the answer.)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = response.read(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise FetchError("too-large", f"the answer is larger than {MAX_BODY // 1024} KiB")
+        chunks.append(chunk)
+
+
+class _Connection(http.client.HTTPConnection):
+    """http.client over a socket already connected (and wrapped in TLS): the `Host` header names the
+    URL's host, with its port only when the URL gives one, as a client writes it."""
+
+    def __init__(self, host: str, port: int | None, scheme: str, sock: socket.socket) -> None:
+        self.default_port = 443 if scheme == "https" else 80
+        super().__init__(host, port or self.default_port)
+        self.sock = sock
+
+    def connect(self) -> None:
+        # The socket is given: http.client must not open another.
+        return
+
+
+# Each request says it is the probe, after the client it plays: the service counts it apart (family
+# `probe` in the setup funnel), never as a person's setup.
+PROBE_TOKEN = f"autoconfig-probe/{__version__}"
+
+
+def _signed(headers: dict[str, str] | None) -> dict[str, str]:
+    signed = dict(headers or {})
+    agent = signed.get("User-Agent")
+    signed["User-Agent"] = f"{agent} {PROBE_TOKEN}" if agent else PROBE_TOKEN
+    return signed

@@ -1,0 +1,91 @@
+"""The whole probe for one address, in a stable order: DNS, HTTPS, then each client's chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from autoconfig.accounts import Account, parse_address, resolve_account
+from autoconfig.errors import RequestError, UnknownDomainError
+from autoconfig.formats.dns import service_host
+from autoconfig.formats.pacc import HOST_LABEL, pacc_document
+from autoconfig.settings import Settings
+
+from . import apple, dav, outlook, pacc, records, thunderbird, tls
+from .network import Network
+from .report import ProbeError, Result
+
+
+@dataclass(frozen=True)
+class Target:
+    typed: str  # the address as given: what clients send
+    domain: str  # its domain in A-label form: where clients look
+    account: Account
+
+
+def target_for(settings: Settings, address: str) -> Target:
+    """The address checked against the settings. Raises ProbeError."""
+    try:
+        _, domain = parse_address(address)
+    except RequestError as exc:
+        raise ProbeError(f"{address!r} is not a mail address: {exc.message}") from None
+    try:
+        account = resolve_account(settings, address)
+    except UnknownDomainError:
+        served = sorted({d for p in settings.providers for d in (*p.domains, *p.aliases)})
+        shown = ", ".join(served[:8]) + (", …" if len(served) > 8 else "")
+        raise ProbeError(
+            f"{domain} is not a domain the settings {settings.source} serve (they serve {shown})"
+        ) from None
+    return Target(address, domain, account)
+
+
+def https_names(settings: Settings, target: Target) -> list[tls.Name]:
+    """Every name a client asks over HTTPS for this address, once each, with who asks it."""
+    domain, provider = target.domain, target.account.provider
+    wanted = [
+        tls.Name(f"autoconfig.{domain}", "Thunderbird's first address"),
+        tls.Name(domain, "Thunderbird's second address, Outlook's first, the DAV well-known", main_site=True),
+        tls.Name(f"autodiscover.{domain}", "Outlook's autodiscover"),
+        tls.Name(
+            service_host(settings), "the service's own name: the Apple profile, autodiscover.json's Url"
+        ),
+    ]
+    if pacc_document(provider, domain).body is not None:
+        wanted.append(tls.Name(f"{HOST_LABEL}.{domain}", "PACC"))
+    for kind, service in (("caldav", provider.calendar), ("carddav", provider.contacts)):
+        url = urlsplit(dav.expected_url(service, domain)) if service is not None else None
+        if url is not None and url.scheme == "https" and url.hostname:
+            wanted.append(tls.Name(url.hostname, f"the {dav.KINDS[kind]} server"))
+    names: dict[str, tls.Name] = {}
+    for name in wanted:
+        seen = names.get(name.host)
+        names[name.host] = (
+            name
+            if seen is None
+            else tls.Name(name.host, f"{seen.why}; {name.why}", seen.main_site and name.main_site)
+        )
+    return list(names.values())
+
+
+def probe(
+    settings: Settings, target: Target, network: Network, now: dt.datetime | None = None
+) -> list[Result]:
+    """Every check, in order. Raises ProbeError when the resolver does not answer at all."""
+    now = now or dt.datetime.now(dt.UTC)
+    network.lookup.check_answers(target.domain)
+    account, typed, domain = target.account, target.typed, target.domain
+    provider = account.provider
+    results = records.check_records(settings, domain, network.lookup)
+    results += tls.check_names(https_names(settings, target), network, now)
+    results += thunderbird.desktop(account, typed, domain, network)
+    results += thunderbird.android(account, typed, domain, network)
+    results += outlook.outlook(account, typed, domain, network)
+    results += apple.apple(settings, account, typed, network, now)
+    results += pacc.pacc(account, domain, network)
+    if provider.calendar is not None:
+        results += dav.dav("caldav", provider.calendar, domain, network)
+    if provider.contacts is not None:
+        results += dav.dav("carddav", provider.contacts, domain, network)
+    return results

@@ -1,0 +1,299 @@
+"""A whole deployment on loopback for `autoconfig probe`: Debian's Knot DNS serving zones made from
+`autoconfig dns`, `autoconfig serve`, and Debian's nginx terminating TLS with a certificate from a test CA
+for every name a client asks. Each part can be started again with one thing broken."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.name
+import dns.resolver
+import httpx2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.helpers.certs import Chain, key_pem, make_key, pem
+from tests.helpers.commands import autoconfig
+from tests.helpers.live import free_port, wait_for
+from tests.helpers.settings import provider_data, settings_data
+
+KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+LOOPBACK = "127.0.0.1"
+STOP_TIMEOUT = 10
+
+# Two providers served by one service at autoconfig.example.org: example.org with STARTTLS (no PACC
+# document), a calendar and contacts; example.net with implicit TLS, so with a PACC document.
+PROVIDERS: list[Mapping[str, Any]] = [
+    provider_data(
+        login={"fallback": "%EMAILLOCALPART%"},
+        calendar={"url": "https://dav.example.org/cal/"},
+        contacts={"url": "https://dav.example.org/card/"},
+    ),
+    provider_data(
+        id="example.net",
+        name="Example Net",
+        domains=["example.net"],
+        incoming=[{"host": "imap.example.net", "port": 993, "security": "tls"}],
+        outgoing=[{"host": "smtp.example.net", "port": 465, "security": "tls"}],
+    ),
+]
+ZONES = ("example.org", "example.net")
+# Every name a client asks over HTTPS for an address at either domain.
+NAMES = (
+    "example.org",
+    "autoconfig.example.org",
+    "autodiscover.example.org",
+    "dav.example.org",
+    "example.net",
+    "autoconfig.example.net",
+    "autodiscover.example.net",
+    "ua-auto-config.example.net",
+)
+# What `autoconfig dns` leaves to the IT team, and what is not the service's: the addresses.
+ADDRESSES = {
+    "example.org": [
+        "example.org. 3600 IN A 127.0.0.1",
+        "ns.example.org. 3600 IN A 127.0.0.1",
+        "autoconfig.example.org. 3600 IN A 127.0.0.1",
+        "dav.example.org. 3600 IN A 127.0.0.1",
+    ],
+    "example.net": ["example.net. 3600 IN A 127.0.0.1"],
+}
+
+
+def probe_settings(signing: dict[str, Any] | None = None) -> dict[str, Any]:
+    return settings_data(providers=PROVIDERS, **({"signing": signing} if signing else {}))
+
+
+def issue_server_certificate(
+    chain: Chain, names: tuple[str, ...], folder: Path, *, not_after: dt.datetime | None = None
+) -> tuple[Path, Path]:
+    """A web server's certificate for `names` from the chain's intermediate CA: (fullchain.pem, key)."""
+    now = dt.datetime.now(dt.UTC)
+    key = make_key("ec")
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(chain.intermediate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(not_after or now + dt.timedelta(days=90))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(chain.intermediate_key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    fullchain, key_file = folder / "fullchain.pem", folder / "privkey.pem"
+    fullchain.write_bytes(pem(certificate, chain.intermediate))
+    key_file.write_bytes(key_pem(key))
+    return fullchain, key_file
+
+
+# --- DNS ------------------------------------------------------------------------------------------------
+
+
+def published_records(settings: Path) -> list[str]:
+    """The record lines `autoconfig dns` prints for these settings (its comments left out)."""
+    result = autoconfig("dns", "--settings", str(settings))
+    assert result.returncode == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(";")]
+
+
+def zone_files(records: list[str]) -> dict[str, str]:
+    """One zone per test domain: its SOA and NS, the records for names in it, and its addresses."""
+    zones = {}
+    for zone in ZONES:
+        lines = [
+            f"{zone}. 3600 IN SOA ns.example.org. hostmaster.example.org. 1 3600 600 86400 60",
+            f"{zone}. 3600 IN NS ns.example.org.",
+            *ADDRESSES[zone],
+            *(line for line in records if line.split()[0].endswith(f".{zone}.")),
+        ]
+        zones[zone] = "\n".join(lines) + "\n"
+    return zones
+
+
+@contextmanager
+def knot(folder: Path, zones: dict[str, str]) -> Iterator[str]:
+    """Knot DNS, authoritative for the zones on a free loopback port; yields `IP:PORT`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    for zone, text in zones.items():
+        (folder / f"{zone}.zone").write_text(text, encoding="utf-8")
+    config = folder / "knot.conf"
+    config.write_text(
+        f"""\
+server:
+    rundir: "{folder}"
+    listen: {LOOPBACK}@{port}
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "{folder}/db"
+template:
+  - id: default
+    storage: "{folder}"
+    file: "%s.zone"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+{"".join(f"  - domain: {zone}{chr(10)}" for zone in zones)}""",
+        encoding="utf-8",
+    )
+    log = folder / "knot.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [KNOTD, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for(lambda: _answers(port, next(iter(zones))), 10, f"knotd answering:\n{_tail(log)}")
+        yield f"{LOOPBACK}:{port}"
+    finally:
+        _stop(process, signal.SIGTERM)
+
+
+def _answers(port: int, zone: str) -> bool | None:
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers, resolver.port, resolver.lifetime = [LOOPBACK], port, 0.5
+    try:
+        resolver.resolve(dns.name.from_text(zone), "SOA")
+    except dns.exception.DNSException:
+        return None
+    return True
+
+
+# --- nginx ----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def nginx(folder: Path, upstream: int, certificate: Path, key: Path) -> Iterator[tuple[int, int]]:
+    """nginx on loopback: TLS for every name in front of the service, and plain http that redirects to
+    https as a reverse proxy usually does; yields (https port, http port)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    https_port, http_port = free_port(), free_port()
+    config = folder / "nginx.conf"
+    config.write_text(
+        f"""
+daemon off;
+user root;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {folder}/body;
+    proxy_temp_path {folder}/proxy;
+    fastcgi_temp_path {folder}/fastcgi;
+    uwsgi_temp_path {folder}/uwsgi;
+    scgi_temp_path {folder}/scgi;
+    server {{
+        listen {LOOPBACK}:{https_port} ssl default_server;
+        server_name _;
+        ssl_certificate {certificate};
+        ssl_certificate_key {key};
+        location / {{
+            proxy_pass http://{LOOPBACK}:{upstream};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto https;
+        }}
+    }}
+    server {{
+        listen {LOOPBACK}:{http_port} default_server;
+        server_name _;
+        return 301 https://$host$request_uri;
+    }}
+}}
+""",
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [NGINX, "-e", str(folder / "startup.log"), "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: _redirects(http_port), 10, f"nginx answering:\n{_tail(folder / 'error.log')}")
+        yield https_port, http_port
+    finally:
+        _stop(process, signal.SIGQUIT)
+
+
+def _redirects(port: int) -> bool | None:
+    try:
+        return True if httpx2.get(f"http://{LOOPBACK}:{port}/", timeout=1).status_code == 301 else None
+    except httpx2.TransportError:
+        return None
+
+
+def _stop(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
+    if process.poll() is None:
+        process.send_signal(how)
+        try:
+            process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=STOP_TIMEOUT)
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+# --- the probe ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where the probe finds one deployment."""
+
+    settings: Path
+    resolver: str
+    https_port: int
+    http_port: int
+    ca_file: Path
+
+    def options(self) -> list[str]:
+        return [
+            "--settings", str(self.settings),
+            "--resolver", self.resolver,
+            "--https-port", str(self.https_port),
+            "--http-port", str(self.http_port),
+            "--ca-file", str(self.ca_file),
+        ]  # fmt: skip
+
+    def probe(self, address: str, *options: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        """`autoconfig probe ADDRESS` against this deployment, as the real command."""
+        result = autoconfig("probe", address, *self.options(), *options, timeout=timeout)
+        assert "Traceback" not in result.stderr, result.stderr
+        return result
+
+    def results(self, address: str, *options: str) -> list[dict[str, Any]]:
+        result = self.probe(address, "--json", *options)
+        assert result.returncode in (0, 1), result.stderr
+        found: list[dict[str, Any]] = json.loads(result.stdout)
+        return found
+
+
+def lines(output: str, status: str) -> list[str]:
+    """The result lines of one status (`pass`, `WARN`, `FAIL`) of a text run."""
+    return [line for line in output.splitlines() if line.startswith(f"{status}  ")]
+
+
+Edit = Callable[[list[str]], list[str]]
