@@ -24,7 +24,7 @@ from autoconfig.settings import Settings, load_settings, settings_warnings
 
 from .accesslog import AccessLog, Format, Mode
 from .funnel import Funnel
-from .loaded import UNSET, Loaded, Unset
+from .loaded import UNSET, Loaded, Unset, pinned
 from .metrics import RELOADS, RequestMetrics
 from .middleware import SECURITY_HEADERS, Edge, Observer, ServiceMiddleware
 from .routes import classify, starlette_routes
@@ -49,17 +49,12 @@ async def internal_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _loaded(scope: Scope) -> Loaded:
-    served: Loaded = scope["app"].state.loaded
-    return served
-
-
 def _edge(scope: Scope) -> Edge:
-    return _loaded(scope).edge
+    return pinned(scope).edge
 
 
 def _log_style(scope: Scope) -> tuple[Mode, Format]:
-    service = _loaded(scope).settings.service
+    service = pinned(scope).settings.service
     return service.log_addresses, service.log_format
 
 

@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from autoconfig.accounts import Account, resolve_account, with_directory
 from autoconfig.directory import StaffDirectory, read_password
@@ -105,8 +106,15 @@ class Loaded:
 def loaded(request: Request) -> Loaded:
     """The settings this request is served with: read once, then kept for the whole request, so that
     a reload in the middle of it (while it waits for the directory) never mixes two versions."""
-    pinned: Loaded | None = getattr(request.state, "loaded", None)
-    if pinned is None:
-        pinned = request.app.state.loaded
-        request.state.loaded = pinned
-    return pinned
+    return pinned(request.scope)
+
+
+_PINNED = "autoconfig.loaded"  # a key of the request's scope, which Starlette passes along as it is
+
+
+def pinned(scope: Scope) -> Loaded:
+    """The same, from the scope: the middleware's first look pins the version for the whole request."""
+    served: Loaded | None = scope.get(_PINNED)
+    if served is None:
+        served = scope[_PINNED] = scope["app"].state.loaded
+    return served

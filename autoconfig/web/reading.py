@@ -4,7 +4,10 @@ the address that links leaving the browser (QR codes) should use."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from functools import lru_cache
+from types import MappingProxyType
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 
@@ -17,11 +20,28 @@ from .loaded import loaded
 
 
 def query_value(request: Request, name: str) -> str | None:
-    """A query parameter by name in any casing (clients differ: emailaddress, emailAddress, EmailAddress)."""
-    for key, value in request.query_params.multi_items():
-        if key.lower() == name:
-            return value
-    return None
+    """A query parameter by name in any casing (clients differ: emailaddress, emailAddress, EmailAddress);
+    the first, when a name is given twice."""
+    raw: bytes = request.scope.get("query_string", b"")
+    return (_query_cached(raw) if len(raw) <= _CACHED_QUERY else _query(raw)).get(name)
+
+
+# A person's client asks the same query several times (both Thunderbird addresses, the retries): read
+# once, kept while it comes again.
+_CACHED_QUERY = 512
+
+
+@lru_cache(maxsize=2048)
+def _query_cached(raw: bytes) -> Mapping[str, str]:
+    return _query(raw)
+
+
+def _query(raw: bytes) -> Mapping[str, str]:
+    # As Starlette reads a query: bytes as Latin-1, then percent-decoded as UTF-8.
+    found: dict[str, str] = {}
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        found.setdefault(key.lower(), value)
+    return MappingProxyType(found)
 
 
 async def read_body(request: Request, limit: int) -> bytes | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -235,12 +235,24 @@ def endpoint_for(path: str) -> Endpoint | None:
 
 def classify(path: str, user_agent: str) -> tuple[str, str]:
     """The metric labels of a request: its endpoint, and the client family."""
+    label = _label_cached(path) if len(path) <= _CACHED_PATH else _label(path)
+    return label, client_family(user_agent, label)
+
+
+# The same paths come again and again: matching each against the table's patterns once is enough.
+_CACHED_PATH = 256
+
+
+@lru_cache(maxsize=1024)
+def _label_cached(path: str) -> str:
+    return _label(path)
+
+
+def _label(path: str) -> str:
     endpoint = endpoint_for(path)
     if endpoint is None:
-        label = OTHER
-    else:
-        label = endpoint.label if isinstance(endpoint.label, str) else endpoint.label(path)
-    return label, client_family(user_agent, label)
+        return OTHER
+    return endpoint.label if isinstance(endpoint.label, str) else endpoint.label(path)
 
 
 def exported_paths() -> tuple[str, ...]:
