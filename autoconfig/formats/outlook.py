@@ -4,6 +4,7 @@ autodiscover.json. Pure functions of bytes, settings and account; no HTTP here.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,6 +102,28 @@ def parse_request(body: bytes) -> PoxRequest:
     return PoxRequest(address, schema or OUTLOOK_NS)
 
 
+def read_request(body: bytes) -> PoxRequest:
+    """parse_request, remembered for the bodies seen lately: Outlook asks the same question on every
+    host it tries, and again at each start."""
+    if len(body) > _REMEMBERED_BODY:
+        return parse_request(body)
+    outcome = _remembered(body)
+    if isinstance(outcome, PoxRequest):
+        return outcome
+    raise PoxError(*outcome)
+
+
+_REMEMBERED_BODY = 2048  # Outlook's requests are about 400 bytes
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered(body: bytes) -> PoxRequest | tuple[int, str, str]:
+    try:
+        return parse_request(body)
+    except PoxError as exc:
+        return exc.code, exc.reason, exc.schema
+
+
 def _child(parent: etree._Element, name: str) -> etree._Element | None:
     # Clients disagree on the request's namespace (Outlook's, ActiveSync's, none): match the local name.
     for child in parent:
@@ -186,6 +209,7 @@ def build_error(code: int, schema: str = OUTLOOK_NS) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
+@functools.lru_cache(maxsize=8)  # one public URL per settings version
 def build_json(public_url: str) -> bytes:
     """The autodiscover.json answer: where the POX endpoint is."""
     body = {"Protocol": "AutodiscoverV1", "Url": f"{public_url}/Autodiscover/Autodiscover.xml"}

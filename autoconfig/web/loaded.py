@@ -87,8 +87,8 @@ class Loaded:
             notes=notes,
         )
 
-    async def account(self, address: str) -> Account:
-        """The account for an address: the overrides file, else the staff directory, else the rule."""
+    def resolve(self, address: str) -> Account:
+        """The account by the overrides file or the rule, without the directory (raises RequestError)."""
         account = self.accounts.get(address)
         if account is None:
             account = resolve_account(self.settings, address)
@@ -96,6 +96,11 @@ class Loaded:
                 # The oldest goes first: a flood of new addresses costs evictions, never memory.
                 del self.accounts[next(iter(self.accounts))]
             self.accounts[address] = account
+        return account
+
+    async def account(self, address: str) -> Account:
+        """The account for an address: the overrides file, else the staff directory, else the rule."""
+        account = self.resolve(address)
         directory = self.directories.get(account.provider.id)
         if directory is None or account.source == "override":
             return account

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from autoconfig.accounts import Account, domain_for_host, provider_for_host, resolve_account
+from autoconfig.accounts import Account, domain_for_host, provider_for_host
 from autoconfig.domains import host_from_header
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.formats import outlook
@@ -55,7 +55,7 @@ async def autodiscover_xml(request: Request) -> Response:
         return _pox_answer(outlook.build_error(outlook.INVALID_REQUEST), status=413)
     served = loaded(request)
     try:
-        pox = outlook.parse_request(body)
+        pox = outlook.read_request(body)
         account = await served.account(pox.address)
     except outlook.PoxError as exc:
         say(request.scope, REFUSED)
@@ -81,14 +81,14 @@ async def autodiscover_json(request: Request) -> Response:
         message = "Protocol must be AutodiscoverV1: this service answers for mail over IMAP and SMTP only."
         return _json(outlook.build_json_error("InvalidProtocol", message), status=400)
     address = request.path_params.get("address") or query_value(request, "email")
-    settings = loaded(request).settings
+    served = loaded(request)
     try:
-        resolve_account(settings, address or "")
+        served.resolve(address or "")
     except UnknownDomainError as exc:
         return _json(outlook.build_json_error("UnknownDomain", exc.message), status=404)
     except RequestError as exc:
         return _json(outlook.build_json_error("InvalidEmailAddress", exc.message), status=400)
-    return _json(outlook.build_json(settings.service.public_url))
+    return _json(outlook.build_json(served.settings.service.public_url))
 
 
 async def mobileconfig(request: Request) -> Response:

@@ -30,6 +30,7 @@ from autoconfig.formats.outlook import (
     build_redirect,
     compile_pox,
     parse_request,
+    read_request,
 )
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
@@ -555,3 +556,29 @@ def test_thunderbird_reads_the_varied_settings_as_configured(varied: Settings) -
     view = read_pox(build_pox(provider, account))
     expected = [s.security.replace("none", "plain") for s in (*provider.incoming, *provider.outgoing)]
     assert [thunderbird_socket_type(p) for p in view.protocols] == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        outlook_request("jean.dupont@ac-paris.fr"),
+        outlook_request("jean.dupont@ac-paris.fr", schema=MOBILESYNC),
+        BILLION_LAUGHS,
+        b"<not xml",
+        b"x" * 3000,  # past what is remembered: read each time
+    ],
+    ids=["outlook", "mobilesync", "billion-laughs", "malformed", "long"],
+)
+def test_a_remembered_request_reads_as_a_fresh_one(body: bytes) -> None:
+    def outcome() -> PoxRequest | tuple[int, str, str]:
+        try:
+            return read_request(body)
+        except PoxError as exc:
+            return exc.code, exc.reason, exc.schema
+
+    try:
+        expected: PoxRequest | tuple[int, str, str] = parse_request(body)
+    except PoxError as exc:
+        expected = exc.code, exc.reason, exc.schema
+    assert outcome() == expected
+    assert outcome() == expected  # the second time, from memory
