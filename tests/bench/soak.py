@@ -1,28 +1,31 @@
-"""Soak: hold load on every endpoint, hostile requests mixed in, and watch errors and memory over time.
+"""Soak: hold load on every endpoint, hostile requests mixed in, and watch errors and each worker's memory.
 
-    .venv/bin/python -m tests.bench.soak [--minutes 10] [--concurrency 16]
+    .venv/bin/python -m tests.bench.bench --soak [SECONDS]     # 600 by default
+    .venv/bin/python -m tests.bench.soak [SECONDS]             # the same
 
-Starts `autoconfig serve --workers 2` on profiles/ac-paris.toml on loopback and sends, from
-`concurrency` clients in turn, a cycle of ordinary and hostile requests, each with the status it must
-get. Every other status, timeout or connection error counts as an error. Every `--every` seconds it
-prints the requests done, the errors, and each worker's resident memory. Exits 1 on any error or on
-memory growth after the first minute beyond `--growth` MB. Not part of the test command.
+Runs `autoconfig serve --workers 2` twice, on the bundled settings and on 2,000 providers. Each worker's
+resident memory (VmRSS) is read at rest, then every `--soak-every` seconds under load from
+`--soak-concurrency` clients, each sending in turn a cycle of ordinary and hostile requests with the
+status each must get (any other status, timeout or connection error is an error), and at rest again once
+the load stops. The cycle's person changes every round, so the caches meet new people all along.
+Targets: 80 MB per worker (120 MB with 2,000 providers), and no growth beyond `--soak-flat` MB from the
+end of the first minute (or the first sample, for runs shorter than two minutes) to the end.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import subprocess
 import sys
-import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import httpx2
 
-from .bench import OUTLOOK_BODY, ROOT, free_port, stop, wait_for, worker_rss_mb
+from .endpoints import OUTLOOK_BODY
+from .processes import log_problems, rss_mb, running, say, start_service
+from .settings_files import PROFILE, generated, with_providers
 
 BILLION_LAUGHS = (
     '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
@@ -33,6 +36,8 @@ XXE = (
     '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
     "<Autodiscover><Request><EMailAddress>&x;</EMailAddress></Request></Autodiscover>"
 )
+WORKERS = 2
+WARM_UP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -109,74 +114,138 @@ async def client(base: str, deadline: float, tally: Tally, offset: int) -> None:
             round_ += 1
 
 
-async def soak(
-    base: str, pid: int, seconds: float, concurrency: int, every: float
-) -> tuple[Tally, list[list[float]]]:
-    tally = Tally()
-    deadline = time.monotonic() + seconds
-    tasks = [asyncio.create_task(client(base, deadline, tally, i * 1000)) for i in range(concurrency)]
-    samples = []
+@dataclass
+class Soak:
+    """One settings file's soak: memory by worker (MB), in the order of `pids`."""
+
+    label: str
+    limit_mb: float
+    pids: list[int]
+    at_rest: list[float]
+    samples: list[tuple[float, list[float]]] = field(default_factory=list)  # (seconds, RSS by worker)
+    after: list[float] = field(default_factory=list)
+    tally: Tally = field(default_factory=Tally)
+    problems: list[str] = field(default_factory=list)  # the service's warnings and errors
+
+    def peak(self) -> list[float]:
+        return [
+            max(column)
+            for column in zip(self.at_rest, *(s for _, s in self.samples), self.after, strict=False)
+        ]
+
+    def growth(self) -> float:
+        """The most any worker grew from the end of the warm-up to the end of the load."""
+        if not self.samples:
+            return 0.0
+        warm = next((s for t, s in self.samples if t >= WARM_UP_SECONDS), self.samples[0][1])
+        end = self.samples[-1][1]
+        return max(b - a for a, b in zip(warm, end, strict=False))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "settings": self.label,
+            "limit_mb": self.limit_mb,
+            "at_rest_mb": self.at_rest,
+            "under_load_mb": [{"seconds": t, "rss_mb": s} for t, s in self.samples],
+            "after_load_mb": self.after,
+            "requests": self.tally.done,
+            "errors": self.tally.errors,
+            "last_error": self.tally.last_error,
+            "growth_after_warm_up_mb": self.growth(),
+            "service_log": self.problems,
+        }
+
+
+async def hold_load(base: str, soak: Soak, seconds: float, concurrency: int, every: float) -> None:
     started = time.monotonic()
-    while any(not t.done() for t in tasks):
-        await asyncio.sleep(min(every, max(0.1, deadline - time.monotonic())))
-        rss = worker_rss_mb(pid)
-        samples.append(rss)
-        elapsed = time.monotonic() - started
-        note = f"  last error: {tally.last_error}" if tally.errors else ""
-        print(
-            f"{elapsed:7.0f} s  {tally.done:9,d} requests  {tally.errors} errors  workers' RSS {rss} MB"
-            + note,
-            flush=True,
+    deadline = started + seconds
+    tasks = [asyncio.create_task(client(base, deadline, soak.tally, i * 1000)) for i in range(concurrency)]
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            await asyncio.sleep(min(every, left))
+            rss = [rss_mb(pid) for pid in soak.pids]
+            elapsed = time.monotonic() - started
+            soak.samples.append((elapsed, rss))
+            note = f"  last error: {soak.tally.last_error}" if soak.tally.errors else ""
+            done = f"{soak.tally.done:9,d} requests {soak.tally.errors} errors"
+            say(f"  {elapsed:5.0f} s {done} RSS {_mb(rss)}{note}")
+        # The clients finish the request they are in (10 s at most each, their timeout).
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def soak_one(label: str, settings: Path, limit_mb: float, args: Any, work: Path) -> Soak:
+    with running(start_service(settings, WORKERS, work, "soak"), "/healthz") as service:
+        pids = service.workers()
+        time.sleep(2)  # the workers' start-up allocations settle
+        soak = Soak(label, limit_mb, pids, [rss_mb(pid) for pid in pids])
+        say(f"soak, {label}: workers {pids}, at rest {_mb(soak.at_rest)}")
+        asyncio.run(hold_load(service.url, soak, args.soak, args.soak_concurrency, args.soak_every))
+        time.sleep(5)  # the connections close, and the last answers are freed
+        soak.after = [rss_mb(pid) for pid in pids]
+        soak.problems = log_problems(service)
+    return soak
+
+
+def run(args: Any, work: Path) -> list[Soak]:
+    many = generated(work / "soak-2000", with_providers(2000))
+    return [
+        soak_one("bundled ac-paris.toml", PROFILE, 80.0, args, work),
+        soak_one("2,000 providers", many, 120.0, args, work),
+    ]
+
+
+def table(soaks: list[Soak], flat_mb: float) -> list[str]:
+    lines = [
+        "| settings | requests | errors | RSS at rest | under load: start / max / end | after the load "
+        "| growth after warm-up | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for soak in soaks:
+        loads = [s for _, s in soak.samples] or [[float("nan")] * len(soak.pids)]
+        load = " ; ".join(
+            f"{first:.1f} / {max(column):.1f} / {last:.1f}"
+            for first, last, column in zip(loads[0], loads[-1], zip(*loads, strict=False), strict=False)
         )
-    await asyncio.gather(*tasks)
-    return tally, samples
+        verdict = met(soak, flat_mb)
+        lines.append(
+            f"| {soak.label} | {soak.tally.done:,} | {soak.tally.errors} | {_mb(soak.at_rest)} | {load} "
+            f"| {_mb(soak.after)} | {soak.growth():+.1f} MB | {verdict} |"
+        )
+    said = [f"- {soak.label}: {line}" for soak in soaks for line in soak.problems]
+    return [
+        *lines,
+        "",
+        "Warnings and errors in the service's log while measuring:" + (" none" if not said else ""),
+        *said,
+    ]
+
+
+def met(soak: Soak, flat_mb: float) -> str:
+    highest = max(soak.peak(), default=float("nan"))
+    size = "met" if highest <= soak.limit_mb else "NOT met"
+    flat = "flat" if soak.growth() <= flat_mb else "NOT flat"
+    return f"≤ {soak.limit_mb:.0f} MB: {size} (peak {highest:.1f}); {flat} (≤ {flat_mb:g} MB)"
+
+
+def failed(soaks: list[Soak], flat_mb: float) -> bool:
+    return any(
+        s.tally.errors or max(s.peak(), default=0.0) > s.limit_mb or s.growth() > flat_mb for s in soaks
+    )
+
+
+def _mb(values: list[float]) -> str:
+    return " ; ".join(f"{v:.1f}" for v in values) + " MB" if values else "-"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--every", type=float, default=30.0, help="seconds between reports")
-    parser.add_argument(
-        "--growth", type=float, default=8.0, help="MB of growth per worker allowed after warm-up"
-    )
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as state:
-        port = free_port()
-        env = {**os.environ, "AUTOCONFIG_STATE_DIR": state}
-        command = [
-            sys.executable,
-            "-m",
-            "autoconfig",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "2",
-            "--log-level",
-            "warning",
-        ]
-        service = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            wait_for(f"{base}/healthz")
-            tally, samples = asyncio.run(
-                soak(base, service.pid, args.minutes * 60, args.concurrency, args.every)
-            )
-        finally:
-            stop(service)
-    warm = next((s for i, s in enumerate(samples) if (i + 1) * args.every >= 60), samples[0])
-    growth = max((b - a for a, b in zip(warm, samples[-1], strict=False)), default=0.0)
-    print(
-        f"\n{tally.done:,d} requests, {tally.errors} errors; "
-        f"worker memory after warm-up grew {growth:.1f} MB at most"
-    )
-    if tally.errors or growth > args.growth:
-        sys.exit(1)
+    from .bench import main as bench_main  # noqa: PLC0415 - bench imports this module
+
+    rest = sys.argv[1:]
+    seconds = [rest.pop(0)] if rest and rest[0].replace(".", "", 1).isdigit() else []
+    bench_main(["--soak", *seconds, *rest])
 
 
 if __name__ == "__main__":
