@@ -32,7 +32,8 @@ logger = logging.getLogger("autoconfig")
 
 LOOKUPS = Counter(
     "autoconfig_directory_lookups",
-    "Directory lookups by result: found, not_found, cached, and fallback (directory down or slow).",
+    "Directory lookups by result: found, not_found, cached, shared (joined a search under way for the "
+    "same address), and fallback (directory down or slow).",
     ["result"],
 )
 
@@ -103,6 +104,7 @@ class StaffDirectory:
         )
         self._cache: OrderedDict[str, tuple[float, Entry | None]] = OrderedDict()
         self._down_until = 0.0
+        self._under_way: dict[str, asyncio.Future[Entry | None]] = {}
 
     async def find(self, local: str, domain: str) -> Entry | None:
         """The person's entry, or None (not found, ambiguous, or the directory unavailable)."""
@@ -112,9 +114,26 @@ class StaffDirectory:
         if cached is not None and cached[0] > now:
             LOOKUPS.labels("cached").inc()
             return cached[1]
+        under_way = self._under_way.get(key)
+        if under_way is not None:
+            # A client asks on several hosts at once, a person reloads: one search answers them all,
+            # and its deadline bounds their wait too.
+            LOOKUPS.labels("shared").inc()
+            return await asyncio.shield(under_way)
         if now < self._down_until or self._slots.locked():
             LOOKUPS.labels("fallback").inc()
             return None
+        answer: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        self._under_way[key] = answer
+        entry = None
+        try:
+            entry = await self._ask(key, local, domain)
+        finally:
+            del self._under_way[key]
+            answer.set_result(entry)  # None when this request was cancelled: the rule answers the others
+        return entry
+
+    async def _ask(self, key: str, local: str, domain: str) -> Entry | None:
         try:
             async with self._slots:
                 entry = await asyncio.wait_for(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 
@@ -47,6 +48,7 @@ def to_ascii_domain(value: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=1024)  # the served domains, over and over
 def to_unicode_domain(ascii_name: str) -> str:
     """The form to show people: `xn--exmple-cua.fr` becomes `exämple.fr`."""
     try:

@@ -580,3 +580,54 @@ def test_when_every_search_slot_is_busy_the_rule_answers_at_once(slapd: Slapd) -
     assert lookups("fallback") - before == 1
     # Busy is not down: the next lookup with a free slot asks the directory.
     assert lookup._down_until == 0.0
+
+
+def test_requests_for_an_address_being_searched_wait_for_that_search(own_slapd: Slapd) -> None:
+    # Outlook asks on two hosts at once, a service starts with a crowd: one search, one answer for all.
+    lookup = staff(own_slapd.url)
+    found, shared = lookups("found"), lookups("shared")
+
+    async def together() -> list[Entry | None]:
+        return await asyncio.gather(*(lookup.find("jean.dupont", DOMAIN) for _ in range(8)))
+
+    assert asyncio.run(together()) == [Entry("jdupont1", "Jean Dupont")] * 8
+    assert (lookups("found"), lookups("shared")) == (found + 1, shared + 7)
+    assert lookup._under_way == {}
+
+
+def test_those_waiting_on_a_frozen_search_fall_back_with_it(own_slapd: Slapd) -> None:
+    lookup = staff(own_slapd.url, timeout=0.5)
+    own_slapd.freeze()
+    fallback, shared = lookups("fallback"), lookups("shared")
+
+    async def together() -> tuple[list[Entry | None], float]:
+        started = time.monotonic()
+        entries = await asyncio.gather(*(lookup.find("jean.dupont", DOMAIN) for _ in range(5)))
+        return entries, time.monotonic() - started
+
+    try:
+        entries, waited = asyncio.run(together())
+    finally:
+        own_slapd.thaw()
+    assert entries == [None] * 5
+    assert waited < 0.5 + 0.5  # the one search's deadline bounds them all
+    assert (lookups("fallback"), lookups("shared")) == (fallback + 1, shared + 4)
+
+
+def test_a_search_whose_request_went_away_still_answers_those_waiting(own_slapd: Slapd) -> None:
+    lookup = staff(own_slapd.url, timeout=0.5)
+    own_slapd.freeze()
+
+    async def first_cancelled() -> Entry | None:
+        first = asyncio.create_task(lookup.find("jean.dupont", DOMAIN))
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(lookup.find("jean.dupont", DOMAIN))
+        await asyncio.sleep(0.05)
+        first.cancel()  # the client that started the search hung up
+        return await asyncio.wait_for(second, 2)
+
+    try:
+        assert asyncio.run(first_cancelled()) is None  # the rule answers; nobody hangs
+    finally:
+        own_slapd.thaw()
+    assert lookup._under_way == {}

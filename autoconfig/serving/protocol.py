@@ -192,9 +192,11 @@ try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # httptools is not installed: h11 serves
     PROTOCOL: type[asyncio.Protocol] = GuardedH11Protocol
+    HTTP_IMPLEMENTATION = "h11"
 else:
 
     class GuardedHttpToolsProtocol(Guarded, HttpToolsProtocol):  # type: ignore[misc]
         """uvicorn's httptools (C parser) protocol, guarded: the fastest that keeps every guard."""
 
     PROTOCOL = GuardedHttpToolsProtocol
+    HTTP_IMPLEMENTATION = "httptools"

@@ -73,6 +73,7 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
     if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         use_line_writer(logs.write_line)
     app = app_for_snapshot(snapshot)
+    app.state.http = protocol.HTTP_IMPLEMENTATION  # /healthz says which stack serves
     _follow_limits(app)
     _raise_descriptor_limit()
     protocol.refusal_observer = refusal_logger(app)

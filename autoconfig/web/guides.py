@@ -22,6 +22,7 @@ from .pages import (
     NO_SUCH_GUIDE,
     UNKNOWN_DOMAIN,
     ProfileSigning,
+    account_facts,
     device_from_user_agent,
     guide_context,
     landing_context,
@@ -45,16 +46,20 @@ def _language_links(request: Request, languages: tuple[str, ...]) -> dict[str, s
     return {code: f"{request.url.path}?{urlencode([*kept, ('lang', code)])}" for code in languages}
 
 
-def _page(request: Request, template: str, language: str, status: int = 200, **context: Any) -> Response:
+def _render(request: Request, template: str, language: str, **context: Any) -> str:
     pages = loaded(request).pages
     provider = context.get("provider")
-    html = pages.render(
+    return pages.render(
         template,
         language,
         organisation=provider.name if provider is not None else pages.settings.providers[0].name,
         language_links=_language_links(request, pages.settings.service.languages),
         **context,
     )
+
+
+def _page(request: Request, template: str, language: str, status: int = 200, **context: Any) -> Response:
+    html = _render(request, template, language, **context)
     return HTMLResponse(html, status_code=status, headers={"Vary": "Accept-Language"})
 
 
@@ -108,8 +113,14 @@ async def guide(request: Request) -> Response:
     except RequestError:
         message = pages.gettext(language, INVALID_ADDRESS)
         return _landing_page(request, language, typed=typed, error=message, status=400)
-    signing: ProfileSigning = "unsigned"
-    if served.signer is not None:
-        signing = "development" if served.signer.development else "signed"
-    context = guide_context(account, device, language, link_base(request), signing)
-    return _page(request, "guide.html", language, **context)
+    base = link_base(request)
+    # Everything the page is made of: the rest (settings, signer) is the same for this `served`.
+    key = (device, language, base, request.url.path, request.scope["query_string"], account_facts(account))
+    page = served.pages.kept(key)
+    if page is None:
+        signing: ProfileSigning = "unsigned"
+        if served.signer is not None:
+            signing = "development" if served.signer.development else "signed"
+        context = guide_context(account, device, language, base, signing)
+        page = served.pages.keep(key, _render(request, "guide.html", language, **context))
+    return HTMLResponse(page, headers={"Vary": "Accept-Language"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.requests import Request
@@ -26,6 +27,7 @@ async def healthz(request: Request) -> Response:
         notes=served.notes,
         stale=getattr(request.app.state, "stale", False),
         clients=request.app.state.funnel.summary() if details else None,
+        server=_stack(request) if details else None,
     )
     if not details:
         # The details (file paths, certificate, problems of a broken file) are for the IT team's
@@ -36,6 +38,12 @@ async def healthz(request: Request) -> Response:
         status_code=200 if healthy else 503,
         media_type="application/json",
     )
+
+
+def _stack(request: Request) -> dict[str, str | None]:
+    """The event loop and HTTP implementation this worker runs (None: not under `autoconfig serve`)."""
+    loop = type(asyncio.get_running_loop()).__module__.partition(".")[0]
+    return {"loop": loop, "http": getattr(request.app.state, "http", None)}
 
 
 async def metrics(request: Request) -> Response:

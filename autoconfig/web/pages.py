@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import gettext
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,7 @@ from autoconfig.accounts import Account, fill_placeholders
 from autoconfig.formats.thunderbird import generic_login
 from autoconfig.formats.thunderbird_qr import android_export
 from autoconfig.settings import DOMAIN_PLACEHOLDER, DavServer, Provider, Server, Settings
+from autoconfig.web.compiled_gettext import CompiledGettext
 
 
 def N_(message: str) -> str:
@@ -116,6 +118,7 @@ class Pages:
             language: self._environment(templates, translations)
             for language, translations in self.translations.items()
         }
+        self._kept: dict[Hashable, bytes] = {}
 
     @staticmethod
     def _environment(templates: Path, translations: gettext.NullTranslations) -> Environment:
@@ -123,11 +126,13 @@ class Pages:
             loader=FileSystemLoader(templates),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined,
-            extensions=["jinja2.ext.i18n"],
+            extensions=["jinja2.ext.i18n", CompiledGettext],
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,  # the templates ship with the code; a stat per template and render otherwise
         )
         env.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
+        env.extend(compiled_translations=translations)
         return env
 
     def gettext(self, language: str, message: str, **values: str) -> str:
@@ -135,11 +140,41 @@ class Pages:
         translated = self.translations[language].gettext(message)
         return translated % values if values else translated
 
+    def kept(self, key: Hashable) -> bytes | None:
+        """A page rendered lately for exactly these facts (guides.guide says which)."""
+        return self._kept.get(key)
+
+    def keep(self, key: Hashable, html: str) -> bytes:
+        """Remembers a page, the oldest forgotten first: a flood of addresses costs evictions, not memory.
+        A reload makes new Pages, so a page never outlives the settings it shows."""
+        page = html.encode()
+        if len(self._kept) >= KEPT_PAGES:
+            del self._kept[next(iter(self._kept))]
+        self._kept[key] = page
+        return page
+
     def render(self, template: str, language: str, **context: Any) -> str:
         env = self.environments[language]
         return env.get_template(template).render(
             language=language, languages=self.settings.service.languages, **context
         )
+
+
+KEPT_PAGES = 256  # about 17 KB each: 4 MB a worker at most
+
+
+def account_facts(account: Account) -> tuple[str | None, ...]:
+    """What a page shows of an account, as a key: its provider stands for the provider's settings."""
+    return (
+        account.provider.id,
+        account.address,
+        account.local_part,
+        account.domain,
+        account.alias,
+        account.login,
+        account.display_name,
+        account.source,
+    )
 
 
 def page_url(public_url: str, path: str, **query: str) -> str:

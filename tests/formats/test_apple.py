@@ -720,3 +720,57 @@ def test_any_valid_local_part_gives_a_conforming_profile(settings: Settings, ato
     conforms(profile)
     assert by_type(profile)[MAIL]["EmailAddress"] == f"{local}@ac-paris.fr"
     assert profile["PayloadUUID"] == str(profile_uuid(account.provider, account)).upper()
+
+
+# --- the profile serialised once per provider and language ------------------------------------------------
+
+LOCAL_PARTS = [
+    "jean.dupont",
+    "Jean.Dupont2",
+    "o'neil.smith",
+    "a&b<c>d",
+    '"quoted"',
+    "éloïse.müller",
+    "secretariat",
+    "x",
+]
+
+
+def _settings_files() -> list[Any]:
+    from tests.helpers.paths import ROOT  # noqa: PLC0415 - the golden data's own folder
+
+    return [*sorted(profiles_dir().glob("*.toml")), ROOT / "tests/data/golden/rich.toml"]
+
+
+@pytest.mark.parametrize("path", _settings_files(), ids=lambda path: path.stem)
+@pytest.mark.parametrize("language", ["fr", "en", "de"])
+def test_every_profile_is_the_bytes_plistlib_writes(path: Any, language: str) -> None:
+    settings = load_settings(path)
+    domains = [domain for provider in settings.providers for domain in (*provider.domains, *provider.aliases)]
+    checked = 0
+    for address in (f"{local}@{domain}" for local in LOCAL_PARTS for domain in domains):
+        try:
+            account = resolve_account(settings, address)
+        except RequestError:
+            continue  # refused as an address: no profile
+        reference = plistlib.dumps(build_payloads(account, language), fmt=plistlib.FMT_XML, sort_keys=True)
+        assert build_mobileconfig(account, language) == reference, address
+        checked += 1
+    assert checked >= len(domains) * (len(LOCAL_PARTS) - 2)
+
+
+@given(local=st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=30))
+@hypothesis_settings(max_examples=200, deadline=None)
+def test_any_values_are_escaped_as_plistlib_escapes_them(local: str) -> None:
+    settings = load_settings()
+    try:
+        account = resolve_account(settings, f"{local}@ac-paris.fr")
+    except RequestError:
+        return
+    try:
+        reference = plistlib.dumps(build_payloads(account, "en"), fmt=plistlib.FMT_XML, sort_keys=True)
+    except ValueError:
+        with pytest.raises(ValueError, match="control characters"):
+            build_mobileconfig(account, "en")
+        return
+    assert build_mobileconfig(account, "en") == reference

@@ -20,7 +20,7 @@ from autoconfig.paths import profiles_dir, templates_dir
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.app import create_app
 from autoconfig.web.middleware import CONTENT_SECURITY_POLICY
-from autoconfig.web.pages import DEVICES, Device
+from autoconfig.web.pages import DEVICES, KEPT_PAGES, Device, Pages
 from tests.helpers.pages import USER_AGENTS, dark_modules, expected_modules, export_modules
 from tests.helpers.paths import ROOT
 from tests.helpers.settings import TWO_PROVIDERS, settings_data
@@ -1296,3 +1296,51 @@ def test_outlook_guide_tells_the_versions_apart_and_keeps_the_values(
     cloud = "cloud de Microsoft" if language == "fr" else "Microsoft's cloud"
     assert cloud in text(steps)
     assert values_table(doc) == JEAN_VALUES[language]
+
+
+# --- pages kept: a guide asked again is not rendered again, and never served for other facts -------------
+
+
+def test_a_guide_asked_again_is_the_kept_page(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(load_settings())  # an application of its own: its kept pages are this test's alone
+    kept = client.app.state.loaded.pages._kept  # type: ignore[attr-defined]
+    first = client.get("/guide/android", params={"email": JEAN, "lang": "en"})
+    assert len(kept) == 1
+    again = client.get("/guide/android", params={"email": JEAN, "lang": "en"})
+    assert again.content == first.content
+    assert again.headers["vary"] == "Accept-Language"
+    assert len(kept) == 1
+
+
+def test_a_kept_guide_is_never_the_answer_to_other_facts(make_client: Callable[..., TestClient]) -> None:
+    """Each fact a guide is made of picks its own page: language (query or header), device (path or
+    User-Agent), the host the phone's code points to, the address and how it is written."""
+    client = make_client(load_settings())
+    english = {"email": JEAN, "lang": "en"}
+    asked: list[tuple[str, dict[str, str], dict[str, str]]] = [
+        ("/guide/android", {"email": JEAN}, {}),
+        ("/guide/android", {"email": JEAN}, {"Accept-Language": "en"}),
+        ("/guide/android", english, {}),
+        ("/guide/android", {"email": "Jean.Dupont@ac-paris.fr", "lang": "en"}, {}),
+        ("/guide/android", {"email": "marie.curie@ac-paris.fr", "lang": "en"}, {}),
+        ("/guide", english, {"User-Agent": ANDROID_UA}),
+        ("/guide", english, {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}),
+        ("/guide/android", english, {"Host": "127.0.0.1:8080"}),
+    ]
+    for path, params, headers in asked:
+        client.get(path, params=params, headers=headers)
+    assert len(client.app.state.loaded.pages._kept) == len(asked)  # type: ignore[attr-defined]
+    # Asked again, in another order, each is what an application that kept nothing renders for it.
+    for path, params, headers in reversed(asked):
+        fresh = make_client(load_settings()).get(path, params=params, headers=headers).content
+        assert client.get(path, params=params, headers=headers).content == fresh, (path, params, headers)
+    assert len(client.app.state.loaded.pages._kept) == len(asked)  # type: ignore[attr-defined]
+
+
+def test_kept_pages_are_bounded(settings: Settings) -> None:
+    pages = Pages(settings, templates_dir())
+    for number in range(KEPT_PAGES + 10):
+        pages.keep(("page", number), f"<p>{number}</p>")
+    assert len(pages._kept) == KEPT_PAGES
+    assert pages.kept(("page", 0)) is None  # the oldest went first
+    assert pages.kept(("page", KEPT_PAGES + 9)) == f"<p>{KEPT_PAGES + 9}</p>".encode()

@@ -21,6 +21,7 @@ from autoconfig import __version__
 from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
 from autoconfig.serving.snapshot import Snapshot
 from autoconfig.settings import Settings, load_settings
+from autoconfig.web import health
 from autoconfig.web.app import apply_snapshot, create_app, reload_settings
 from autoconfig.web.health import file_problems, health_report
 from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
@@ -215,6 +216,24 @@ def test_file_problems_compares_the_disk_with_what_is_served(settings_file: Call
     assert problems is not None
     assert "unknown_key" in problems
     # Another valid file: changed, and it would load.
+    settings_file(provider={"name": "Autre"})
+    assert file_problems(served) == (True, None)
+
+
+def test_file_problems_keeps_its_comparison_for_a_second_while_the_files_look_the_same(
+    settings_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = settings_file()
+    served = load_settings(path)
+    assert file_problems(served) == (False, None)
+    ((compared_at, _),) = health._compared.values()
+    assert file_problems(served) == (False, None)
+    assert [at for at, _ in health._compared.values()] == [compared_at]  # kept, not compared again
+    monkeypatch.setattr(health, "COMPARE_EVERY", 0.0)
+    assert file_problems(served) == (False, None)
+    assert [at for at, _ in health._compared.values()] != [compared_at]  # a second later: compared
+    monkeypatch.setattr(health, "COMPARE_EVERY", 3600.0)
+    # Within the second, an edit is still seen at once: the files' metadata are part of the key.
     settings_file(provider={"name": "Autre"})
     assert file_problems(served) == (True, None)
 
