@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -125,6 +126,8 @@ def domain_for_host(settings: Settings, host_header: str) -> tuple[Provider, str
 
 def fold(text: str) -> str:
     """Lower case without accents: `Jérôme` -> `jerome`, `Cœur` -> `coeur`."""
+    if text.isascii():  # nothing to decompose, no ligature
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LIGATURES))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -160,7 +163,12 @@ def guess_display_name(local: str) -> str | None:
     An address writes a space as a dot or a hyphen, so a particle or article at the start of a last
     name stands alone: `charles.de-gaulle` -> `Charles de Gaulle`, `jean.le-bihan` -> `Jean Le Bihan`.
     """
-    parts = [p for p in re.split(r"[._]", local.rstrip("0123456789")) if p]
+    return _display_name(local.rstrip("0123456789"))
+
+
+@functools.lru_cache(maxsize=4096)  # homonyms share a stem: jean.dupont, jean.dupont2…
+def _display_name(stem: str) -> str | None:
+    parts = [p for p in re.split(r"[._]", stem) if p]
     if len(parts) < 2 or not all(_NAME_PART.match(p) for p in parts):
         return None
     words = [parts[0].lower()]

@@ -18,6 +18,7 @@ class DomainNameError(AutoconfigError, ValueError):
     """A name that is not a usable DNS name; the message says why in plain words."""
 
 
+@functools.lru_cache(maxsize=1024)  # the served domains, over and over
 def to_ascii_domain(value: str) -> str:
     """Return the lower-case A-label form of a domain name (IDNA 2008 with UTS 46 mapping).
 

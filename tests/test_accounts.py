@@ -625,3 +625,25 @@ def test_resolve_account_answers_or_refuses_cleanly(make_settings: MakeSettings)
             assert parse_address(account.address) == (account.local_part, account.domain)
 
     check()
+
+
+# --- the ASCII shortcuts: the same answers as the Unicode rules they stand for ----------------------------
+
+
+def test_ascii_shortcuts_agree_with_the_unicode_rules() -> None:
+    from autoconfig import addresses  # noqa: PLC0415 - the private rules under test
+    from autoconfig.accounts import _LIGATURES  # noqa: PLC0415
+
+    for code in range(128):
+        c = chr(code)
+        assert addresses._spaces_or_controls(f"a{c}b") == (unicodedata.category(c)[0] in "CZ"), repr(c)
+        general = (
+            c not in addresses._ATEXT and c != "." and (c.isascii() or not addresses._is_letter_or_mark(c))
+        )
+        assert addresses._unfit_local_part(f"a{c}b") == general, repr(c)
+        decomposed = unicodedata.normalize("NFKD", f"A{c}b".lower().translate(_LIGATURES))
+        assert fold(f"A{c}b") == "".join(x for x in decomposed if not unicodedata.combining(x)), repr(c)
+    # And a non-ASCII address still takes the Unicode way.
+    assert fold("Jérôme.Cœur") == "jerome.coeur"
+    assert addresses._spaces_or_controls("é\u00a0x")  # a no-break space
+    assert not addresses._unfit_local_part("éloïse")

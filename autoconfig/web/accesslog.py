@@ -167,7 +167,7 @@ def _shown(path: str, query: str, mode: Mode) -> str:
 _CACHED_TARGET = 512
 
 
-@functools.lru_cache(maxsize=4096)  # at most about 4 MB
+@functools.lru_cache(maxsize=1024)  # at most about 1 MB
 def _shown_cached(path: str, query: str, mode: Mode) -> str:
     return redact_target(path, query, mode)
 

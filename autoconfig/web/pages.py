@@ -83,7 +83,7 @@ def server_values(server: Server, account: Account) -> ServerValues:
     )
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)  # about 2.5 KB each; repeats of a whole page are kept apart
 def qr_svg(url: str) -> Markup:
     """A page's address as an inline SVG QR code (segno escapes nothing: the URL is ours, its query
     percent-encoded).
@@ -95,7 +95,7 @@ def qr_svg(url: str) -> Markup:
     return Markup(code.svg_inline(scale=4, omitsize=True, border=4, title=url))  # noqa: S704 - segno's own SVG
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)  # about 4.5 KB each
 def android_qr_svg(payload: str) -> Markup:
     """The account export as Thunderbird desktop draws it: byte mode, error correction L at least
     (raised when the symbol has room), a quiet zone of four modules."""
@@ -160,7 +160,7 @@ class Pages:
         )
 
 
-KEPT_PAGES = 256  # about 17 KB each: 4 MB a worker at most
+KEPT_PAGES = 128  # about 17 KB each: 2 MB a worker at most
 
 
 def account_facts(account: Account) -> tuple[str | None, ...]:

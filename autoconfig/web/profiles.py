@@ -13,7 +13,7 @@ from autoconfig.formats.signing import Signer
 
 from .metrics import PROFILES_SIGNED, SIGNING_TIME
 
-PROFILE_CACHE_ENTRIES = 1024  # about 6 MB of signed profiles per worker
+PROFILE_CACHE_ENTRIES = 512  # about 3 MB of signed profiles per worker
 SIGNING_QUEUE = 64  # profile requests allowed to wait for the signer before the next ones get 503
 
 

@@ -30,7 +30,7 @@ from tests.helpers.ldap_server import Slapd, slapd_missing
 
 from .endpoints import Endpoint, thunderbird
 from .load import Run, drive, next_salt
-from .processes import BenchError, fetch, log_problems, rss_mb, running, say, start_service
+from .processes import BenchError, fetch, log_problems, problems_said, rss_mb, running, say, start_service
 from .settings_files import (
     OVERRIDDEN,
     PROFILE,
@@ -212,12 +212,7 @@ def table(grown: list[Grown]) -> list[str]:
             f"| {_lookups(g.lookups)} |"
         )
     said = [f"- {g.case.dimension} {g.case.value}: {line}" for g in grown for line in g.problems]
-    return [
-        *lines,
-        "",
-        "Warnings and errors in the service's log while measuring:" + (" none" if not said else ""),
-        *said,
-    ]
+    return [*lines, *problems_said(said)]
 
 
 def _lookups(lookups: dict[str, float]) -> str:

@@ -238,3 +238,9 @@ def stopped_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def problems_said(said: list[str]) -> list[str]:
+    """The lines that close a table: what the service's log said while it was measured."""
+    heading = "Warnings and errors in the service's log while measuring:"
+    return ["", heading + (" none" if not said else ""), *said]

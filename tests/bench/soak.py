@@ -24,7 +24,7 @@ from typing import Any
 import httpx2
 
 from .endpoints import OUTLOOK_BODY
-from .processes import log_problems, rss_mb, running, say, start_service
+from .processes import log_problems, problems_said, rss_mb, running, say, start_service
 from .settings_files import PROFILE, generated, with_providers
 
 BILLION_LAUGHS = (
@@ -215,12 +215,7 @@ def table(soaks: list[Soak], flat_mb: float) -> list[str]:
             f"| {_mb(soak.after)} | {soak.growth():+.1f} MB | {verdict} |"
         )
     said = [f"- {soak.label}: {line}" for soak in soaks for line in soak.problems]
-    return [
-        *lines,
-        "",
-        "Warnings and errors in the service's log while measuring:" + (" none" if not said else ""),
-        *said,
-    ]
+    return [*lines, *problems_said(said)]
 
 
 def met(soak: Soak, flat_mb: float) -> str:

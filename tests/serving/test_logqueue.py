@@ -3,14 +3,19 @@ stalled journald or log shipper) must not stop the answers, and no line is lost 
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx2
+import pytest
 
+from autoconfig.serving import logqueue
 from tests.helpers.live import free_port, stop, wait_for
 from tests.helpers.paths import ROOT
 
@@ -66,3 +71,50 @@ def test_a_stalled_log_reader_does_not_stop_the_answers(tmp_path: Path) -> None:
         stop(process)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_lines_past_the_bound_are_dropped_counted_and_said(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that stops: the writing thread blocks on the full pipe, requests go on appending until the
+    bound, the rest are dropped, and once lines go through again one warning says how many."""
+    monkeypatch.setattr(logqueue, "QUEUE_SIZE", 100)
+    read_end, write_end = os.pipe()
+    stream = io.TextIOWrapper(os.fdopen(write_end, "wb"), encoding="utf-8")
+    notes = io.StringIO()
+    logger = logging.getLogger("autoconfig.test-offload")
+    logger.handlers = [logging.StreamHandler(notes)]
+    logger.propagate = False
+    offload = logqueue.Offload([logger.name], stream)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(_read_all(read_end)), daemon=True)
+    try:
+        filler = "x" * 1000
+        deadline = time.monotonic() + 10
+        # Past what the pipe holds the thread blocks writing, and the deque fills up to its bound.
+        while len(offload.lines) < 100 and time.monotonic() < deadline:
+            offload.write_line(filler)
+            time.sleep(0.001)
+        assert (len(offload.lines), offload.dropped) == (100, 0)
+        for _ in range(50):
+            offload.write_line("dropped")
+        assert offload.dropped == 50
+        dropped = offload.dropped
+        reader.start()
+        wait_for(lambda: True if not offload.lines else None, 5, "the queue drained")
+        offload.write_line("after")  # the next line through says how many were dropped before it
+        wait_for(lambda: True if "lines dropped" in notes.getvalue() else None, 5, "the note")
+        assert f"{dropped} log lines dropped" in notes.getvalue()
+    finally:
+        offload.stop()
+        stream.close()
+        if reader.is_alive():
+            reader.join(timeout=5)
+    assert b"dropped\n" not in b"".join(chunks)
+    assert b"".join(chunks).endswith(b"after\n")
+
+
+def _read_all(fd: int) -> bytes:
+    out = []
+    while chunk := os.read(fd, 65536):
+        out.append(chunk)
+    os.close(fd)
+    return b"".join(out)
