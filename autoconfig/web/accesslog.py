@@ -112,6 +112,8 @@ def _publish_key(path: Path, key: bytes) -> None:
 def _decoded(text: str) -> str:
     """Percent-decoded until nothing changes, then in compatibility form: a full-width commercial at
     (U+FF20) or another look-alike is an @ to whoever reads the log."""
+    if text.isascii() and "%" not in text:  # nothing to decode, and ASCII is its own NFKC
+        return text
     for _ in range(_DECODE_ROUNDS):
         text, previous = unquote(text, errors="replace"), text
         if text == previous:
