@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from autoconfig.settings import ServiceSettings
 
 
@@ -10,7 +12,14 @@ def choose_language(service: ServiceSettings, asked: str | None, accept_language
 
     `asked` is an explicit choice (a `?lang=` link); `accept_language` is the header, weighed by q.
     """
-    offered = service.languages
+    if (asked is None or len(asked) <= 16) and (accept_language is None or len(accept_language) <= 256):
+        # Browsers send a handful of distinct headers: the answer is remembered for the usual ones.
+        return _choose(service.languages, service.default_language, asked, accept_language)
+    return _choose.__wrapped__(service.languages, service.default_language, asked, accept_language)
+
+
+@functools.lru_cache(maxsize=512)
+def _choose(offered: tuple[str, ...], default: str, asked: str | None, accept_language: str | None) -> str:
     if asked is not None:
         primary = asked.strip().lower().split("-", 1)[0]
         if primary in offered:
@@ -19,7 +28,7 @@ def choose_language(service: ServiceSettings, asked: str | None, accept_language
         primary = tag.split("-", 1)[0]
         if primary in offered:
             return primary
-    return service.default_language
+    return default
 
 
 def _by_preference(header: str) -> list[str]:
