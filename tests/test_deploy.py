@@ -34,6 +34,7 @@ from autoconfig.formats.signing import signer_for
 from autoconfig.serving.worker import GRACEFUL_SHUTDOWN_SECONDS
 from autoconfig.web.routes import endpoint_for
 from tests.helpers.certs import make_chain
+from tests.helpers.dockerfile import instructions
 from tests.helpers.paths import ROOT
 
 MANIFESTS = ROOT / "deploy" / "kubernetes"
@@ -192,19 +193,8 @@ def uncommented(text: str, header: str) -> str:
 
 def dockerfile_stage() -> dict[str, Any]:
     """ENTRYPOINT, CMD, USER, ENV and EXPOSE of the Dockerfile's last stage (the image that runs)."""
-    logical: list[str] = []
-    current = ""
-    for line in DOCKERFILE.read_text(encoding="utf-8").splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        if line.rstrip().endswith("\\"):
-            current += line.rstrip()[:-1] + " "
-            continue
-        logical.append(current + line.strip())
-        current = ""
     stage: dict[str, Any] = {}
-    for instruction, _, arguments in (line.partition(" ") for line in logical):
-        word = instruction.upper()
+    for word, arguments in instructions(DOCKERFILE.read_text(encoding="utf-8")):
         if word == "FROM":
             stage = {"ENV": {}, "EXPOSE": []}
         elif word in ("ENTRYPOINT", "CMD"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from tests.helpers.dockerfile import instructions
 from tests.helpers.live import free_port, stop, wait_for
 from tests.helpers.paths import ROOT, build_wheel
 
@@ -35,25 +36,6 @@ class Stage:
     cmd: list[str] | None = None
     healthcheck: list[str] | None = None
     healthcheck_options: list[str] = field(default_factory=list)
-
-
-def instructions(text: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    logical: list[str] = []
-    current = ""
-    for line in text.splitlines():
-        if line.lstrip().startswith("#") or not line.strip():
-            continue
-        if line.rstrip().endswith("\\"):
-            current += line.rstrip()[:-1] + " "
-            continue
-        logical.append(current + line.strip())
-        current = ""
-    assert not current, "a continuation line ends the file"
-    return [
-        (words[0].upper(), words[1] if len(words) > 1 else "")
-        for words in (x.split(None, 1) for x in logical)
-    ]
 
 
 def exec_form(arguments: str, where: str) -> list[str]:

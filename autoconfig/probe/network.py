@@ -61,7 +61,6 @@ class Answer:
     status: int
     headers: dict[str, str]  # lower-case names, the first value of each
     body: bytes
-    certificate: bytes | None = None  # DER, for https
 
     @property
     def content_type(self) -> str:
@@ -209,10 +208,8 @@ class Network:
         host = parts.hostname or ""
         deadline = time.monotonic() + self.timeout
         sock: socket.socket = self._connect(host, port, deadline)
-        certificate = None
         if parts.scheme == "https":
             sock = self._wrap(sock, host, deadline)
-            certificate = sock.getpeercert(binary_form=True)
         connection = _Connection(host, parts.port, parts.scheme, sock)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
@@ -227,7 +224,7 @@ class Network:
         finally:
             connection.close()
         found = {name.lower(): value for name, value in reversed(response.getheaders())}
-        return Answer(url, response.status, found, content, certificate)
+        return Answer(url, response.status, found, content)
 
     def follow(self, url: str, *, headers: dict[str, str] | None = None) -> tuple[Answer, list[str]]:
         """GET, following redirects as browsers' fetch does; the answer and the URLs it was sent on to.

@@ -3,8 +3,6 @@ in a `_ua-auto-config.<domain>` TXT record; or, for a provider PACC cannot descr
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from typing import Any
 
@@ -16,6 +14,7 @@ from autoconfig.formats.pacc import (
     STANDARD_PORTS,
     TXT_LABEL,
     WELL_KNOWN_PATH,
+    PaccDocument,
     describable,
     pacc_document,
 )
@@ -27,10 +26,6 @@ from .report import Result, Status
 
 CLIENT = "pacc"
 AGENT = "autoconfig-probe (PACC)"
-
-
-def digest(body: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
 def published_digests(network: Network, domain: str) -> list[str]:
@@ -96,14 +91,14 @@ def pacc(account: Account, domain: str, network: Network) -> list[Result]:
                 url,
             )
         ]
-    served = digest(answer.body)
+    served = PaccDocument(answer.body).digest
     results = [Result(CLIENT, "document", Status.OK, f"{len(answer.body)} bytes, sha256 {served}", url=url)]
-    results.append(_digest(network, domain, served, expected.digest, url))
+    results.append(_digest(network, domain, served, expected, url))
     results.append(_outcome(account, document, url))
     return results
 
 
-def _digest(network: Network, domain: str, served: str, settings_digest: str, url: str) -> Result:
+def _digest(network: Network, domain: str, served: str, expected: PaccDocument, url: str) -> Result:
     name = f"{TXT_LABEL}.{domain}"
     try:
         published = published_digests(network, domain)
@@ -113,8 +108,8 @@ def _digest(network: Network, domain: str, served: str, settings_digest: str, ur
         missing = f"no v=UAAC1 record at {name}"
     stale = (
         ""
-        if served == settings_digest
-        else f"; the service serves another document than these settings give (d={settings_digest}): "
+        if served == expected.digest
+        else f"; the service serves another document than these settings give (d={expected.digest}): "
         "reload it"
     )
     if served in published:
@@ -134,7 +129,7 @@ def _digest(network: Network, domain: str, served: str, settings_digest: str, ur
         "digest",
         Status.FAIL,
         f"the document's digest d={served} is in no TXT record ({found}): clients reject the document{stale}",
-        f'publish {name}. TXT "v=UAAC1; a=sha256; d={settings_digest}" (what `autoconfig dns` prints), '
+        f'publish {name}. TXT "{expected.txt_record}" (what `autoconfig dns` prints), '
         "beside the old record until the TTL has run, then remove the old one",
         url,
     )

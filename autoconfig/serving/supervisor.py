@@ -87,8 +87,8 @@ class Supervisor:
         port: int,
         workers: int,
         log_config: dict[str, Any],
+        give_up_after: float,  # the default is `serve --give-up-after`'s
         watch_seconds: float = 0.0,
-        give_up_after: float = 60.0,
         notes: Iterable[str] = (),
     ) -> None:
         self.load = load
@@ -269,7 +269,8 @@ class Supervisor:
 
 
 def _changed(before: DiskState, now: DiskState) -> list[str]:
-    return [path for path, digest in now if dict(before).get(path) != digest]
+    served = dict(before)
+    return [path for path, digest in now if served.get(path) != digest]
 
 
 def metrics_folder() -> str:

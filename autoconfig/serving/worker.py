@@ -133,11 +133,13 @@ def _raise_descriptor_limit() -> None:
     """Use every file descriptor the system lets this process have: the soft limit is often 1,024, the
     hard one much higher (systemd: LimitNOFILE)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
+    if soft == resource.RLIM_INFINITY:
+        return
+    # Raised only: with no hard limit, to 65,536 unless the soft one is already above.
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if target > soft:
         with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(
-                resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard)
-            )
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _quiet_exceptions(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:

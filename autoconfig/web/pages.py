@@ -4,6 +4,7 @@ names, and the context of each page. Rendering is a pure function of settings, a
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gettext
 import re
@@ -165,15 +166,10 @@ KEPT_PAGES = 128  # about 17 KB each: 2 MB a worker at most
 
 def account_facts(account: Account) -> tuple[str | None, ...]:
     """What a page shows of an account, as a key: its provider stands for the provider's settings."""
-    return (
-        account.provider.id,
-        account.address,
-        account.local_part,
-        account.domain,
-        account.alias,
-        account.login,
-        account.display_name,
-        account.source,
+    # Every field, so that one the page may show one day is never left out of the key.
+    return tuple(
+        account.provider.id if field.name == "provider" else getattr(account, field.name)
+        for field in dataclasses.fields(account)
     )
 
 

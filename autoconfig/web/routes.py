@@ -15,11 +15,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from autoconfig.formats import pacc
 from autoconfig.paths import templates_dir
 
 from . import guides, operations, views
 from .families import client_family
 from .loaded import loaded
+from .pages import DEVICES
 from .reading import query_value
 
 OTHER = "other"  # the label and family of a request no route answers
@@ -67,7 +69,7 @@ REDIRECT = CachePolicy(
 NO_STORE = CachePolicy("no-store", "`no-store`", lambda request, response: "no-store")
 STATIC = CachePolicy("static", "validators only (`ETag`, `Last-Modified`)", lambda request, response: None)
 
-GUIDE_DEVICES = ("ios", "android", "macos", "thunderbird", "outlook", "other")
+GUIDE_DEVICES = DEVICES
 Label = str | Callable[[str], str]  # a metric label, or one chosen from the path
 
 
@@ -127,7 +129,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "one person's Apple profile (`?email=…`, `&lang=fr` or `en`)",
     ),
     Endpoint(
-        ("/.well-known/user-agent-configuration.json",),
+        (pacc.WELL_KNOWN_PATH,),
         ("GET",),
         views.pacc,
         "pacc",

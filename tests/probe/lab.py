@@ -26,10 +26,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from tests.helpers.certs import Chain, key_pem, make_key, pem
 from tests.helpers.commands import autoconfig
 from tests.helpers.live import free_port, wait_for
+from tests.helpers.nginx import running as nginx_running
+from tests.helpers.nginx import tail, write_config
 from tests.helpers.settings import provider_data, settings_data
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LOOPBACK = "127.0.0.1"
 STOP_TIMEOUT = 10
 
@@ -161,7 +162,7 @@ zone:
             [KNOTD, "-c", str(config)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_for(lambda: _answers(port, next(iter(zones))), 10, f"knotd answering:\n{_tail(log)}")
+        wait_for(lambda: _answers(port, next(iter(zones))), 10, f"knotd answering:\n{tail(log)}")
         yield f"{LOOPBACK}:{port}"
     finally:
         _stop(process, signal.SIGTERM)
@@ -186,23 +187,7 @@ def nginx(folder: Path, upstream: int, certificate: Path, key: Path) -> Iterator
     https as a reverse proxy usually does; yields (https port, http port)."""
     folder.mkdir(parents=True, exist_ok=True)
     https_port, http_port = free_port(), free_port()
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-daemon off;
-user root;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    server {{
+    servers = f"""    server {{
         listen {LOOPBACK}:{https_port} ssl default_server;
         server_name _;
         ssl_certificate {certificate};
@@ -217,22 +202,9 @@ http {{
         listen {LOOPBACK}:{http_port} default_server;
         server_name _;
         return 301 https://$host$request_uri;
-    }}
-}}
-""",
-        encoding="utf-8",
-    )
-    process = subprocess.Popen(
-        [NGINX, "-e", str(folder / "startup.log"), "-c", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for(lambda: _redirects(http_port), 10, f"nginx answering:\n{_tail(folder / 'error.log')}")
+    }}"""
+    with nginx_running(write_config(folder, servers), lambda: _redirects(http_port)):
         yield https_port, http_port
-    finally:
-        _stop(process, signal.SIGQUIT)
 
 
 def _redirects(port: int) -> bool | None:
@@ -250,10 +222,6 @@ def _stop(process: subprocess.Popen[bytes], how: signal.Signals) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
-
-
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-2000:] if path.exists() else ""
 
 
 # --- the probe ------------------------------------------------------------------------------------------

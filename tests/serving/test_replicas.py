@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -21,10 +19,11 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from tests.helpers.certs import make_chain
 from tests.helpers.live import Server, free_port, serving, wait_for
+from tests.helpers.nginx import running as nginx_running
+from tests.helpers.nginx import write_config
 from tests.helpers.outlook import outlook_request
 from tests.helpers.settings import settings_data, write_settings
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 JEAN = "jean.dupont@example.org"
 HOST = {"Host": "autoconfig.example.org"}
 # What a load of mail clients asks: Thunderbird with and without an address, Outlook (a POST), Apple.
@@ -50,23 +49,9 @@ class Balancer:
 
 def nginx_config(folder: Path, port: int, upstreams: list[int]) -> Path:
     servers = "\n".join(f"        server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;" for p in upstreams)
-    config = folder / "nginx.conf"
-    config.write_text(
-        f"""
-daemon off;
-user root;
-worker_processes 1;
-pid {folder}/nginx.pid;
-error_log {folder}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {folder}/body;
-    proxy_temp_path {folder}/proxy;
-    fastcgi_temp_path {folder}/fastcgi;
-    uwsgi_temp_path {folder}/uwsgi;
-    scgi_temp_path {folder}/scgi;
-    upstream autoconfig {{
+    return write_config(
+        folder,
+        f"""    upstream autoconfig {{
 {servers}
         keepalive 16;
     }}
@@ -81,12 +66,9 @@ http {{
             proxy_next_upstream error timeout http_502 http_503 non_idempotent;
             proxy_connect_timeout 1s;
         }}
-    }}
-}}
-""",
-        encoding="utf-8",
+    }}""",
+        connections=256,
     )
-    return config
 
 
 @pytest.fixture
@@ -113,22 +95,8 @@ def balancer(tmp_path: Path) -> Iterator[Balancer]:
         folder.mkdir()
         port = free_port()
         config = nginx_config(folder, port, [r.port for r in replicas])
-        nginx = subprocess.Popen(
-            [NGINX, "-e", str(folder / "startup.log"), "-c", str(config)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 10, "nginx answering")
+        with nginx_running(config, lambda: _answers(f"http://127.0.0.1:{port}/healthz")):
             yield Balancer(port, replicas)
-        finally:
-            nginx.send_signal(signal.SIGQUIT)
-            try:
-                nginx.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                nginx.kill()
-                nginx.wait(timeout=5)
 
 
 def _answers(url: str) -> bool | None:
