@@ -15,12 +15,12 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import Problem, SettingsError
+from .errors import Note, Problem, SettingsError
 from .formats.dns import dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
 from .formats.signing import new_development_signer, signer_for
 from .formats.thunderbird import build_clientconfig, generic_answer_notes
-from .paths import SETTINGS_ENV, state_dir
+from .paths import SETTINGS_ENV, is_bundled_default, state_dir
 from .serving.snapshot import Snapshot
 from .settings import Settings, load_settings, settings_warnings
 from .settings.reference import settings_reference
@@ -68,23 +68,10 @@ class CommandError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
-def settings_notes(settings: Settings) -> list[str]:
+def settings_notes(settings: Settings) -> list[Note]:
     """What `check` and `serve` warn about. A provider without a PACC document is not among them: most
     offer STARTTLS, which PACC cannot describe, and that is a choice, not a fault (`dns` says it)."""
     return settings_warnings(settings) + generic_answer_notes(settings)
-
-
-def _checked_settings(path: Path | None) -> tuple[Settings, list[str]]:
-    """The settings, checked with their signing files, and what to warn about."""
-    try:
-        settings = load_settings(path)
-        # Reading the signing files here refuses a key that does not match before any worker starts,
-        # and makes the bundled default's development certificate once for all workers.
-        signer = signer_for(settings)
-    except SettingsError as exc:
-        raise CommandError(exc.render()) from None
-    notes = settings_notes(settings)
-    return settings, notes + (signer.warnings() if signer else [])
 
 
 def _settings(path: Path | None) -> Settings:
@@ -145,10 +132,7 @@ def serve(
         snapshot, notes = serving_snapshot(settings_path)
     except SettingsError as exc:
         raise CommandError(exc.render()) from None
-    for note in notes:
-        logger.warning("%s", note)
     settings = snapshot.settings()
-    logger.info("settings %s: %s", snapshot.source, settings.summary())
     try:
         check_address(host, port)
     except AddressInUseError:
@@ -157,6 +141,12 @@ def serve(
         ) from None
     except OSError as exc:
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    logger.info("%s", serving_line(settings, host, port))
+    for note in notes:
+        logger.warning("%s", note.headline)
+    if any(note.detail for note in notes):
+        shown = "" if settings_path is None else f" --settings {settings_path}"
+        logger.info("the why and the fix of each warning: autoconfig check%s", shown)
     try:
         supervisor = Supervisor(
             lambda: serving_snapshot(settings_path),
@@ -174,24 +164,41 @@ def serve(
     sys.exit(supervisor.run())
 
 
-def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[str]]:
-    """The settings checked with their signing files, what the workers need besides (the development
-    certificate, the log-hash key), and what to warn about. Raises SettingsError.
+def serving_line(settings: Settings, host: str, port: int) -> str:
+    """The first line a service logs: what it serves, and where to look."""
+    shown = f"[{host}]" if ":" in host else host
+    where = f"http://{shown}:{port}/"
+    if is_bundled_default(settings.source):
+        names = ", ".join(provider.name for provider in settings.providers)
+        return (
+            f"autoconfig {__version__}: serving the bundled example settings ({names}) at {where}: open it "
+            "in a browser; serve your own with --settings FILE"
+        )
+    return f"autoconfig {__version__}: serving {settings.source} ({settings.summary()}) at {where}"
+
+
+def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[Note]]:
+    """Every check `serve` makes before it serves, and so every check `check` makes: the settings with
+    their files and signing chain, the log-hash key, the state folder; then what the workers need (the
+    development certificate, the log-hash key) and what to warn about. Raises SettingsError.
 
     The state folder holds the development certificate and the log-hash key: when it cannot be written
     they live in memory only, which is said (and /healthz says it too); the service still starts.
     """
     settings = load_settings(path)
     notes = settings_notes(settings)
-    state_notes: list[str] = []
+    state_notes: list[Note] = []
     try:
         signer = signer_for(settings)
     except OSError as exc:
         signer = new_development_signer()
         state_notes.append(
-            f"the state folder {state_dir()} cannot be written ({exc.strerror or exc}): the development "
-            "signing certificate lives in memory only and changes at each restart; make the folder "
-            "writable, set AUTOCONFIG_STATE_DIR, or configure [signing]"
+            Note(
+                f"the state folder {state_dir()} cannot be written ({exc.strerror or exc}): the development "
+                "signing certificate changes at each restart",
+                "it lives in memory only; make the folder writable, set AUTOCONFIG_STATE_DIR, or configure "
+                "[signing]",
+            )
         )
     hash_key: bytes | None = None
     if settings.service.log_hash_key_file is not None:
@@ -212,7 +219,7 @@ def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[str]]:
     elif settings.service.log_addresses == "hash":
         hash_key, warning = stored_hash_key()
         state_notes += [warning] if warning else []
-    snapshot = Snapshot.take(settings, signer, hash_key, tuple(state_notes))
+    snapshot = Snapshot.take(settings, signer, hash_key, tuple(str(note) for note in state_notes))
     return snapshot, notes + state_notes + (signer.warnings() if signer else [])
 
 
@@ -261,12 +268,16 @@ def healthcheck(port: int, host: str, timeout: float, clients: bool) -> None:
 @main.command()
 @SETTINGS_OPTION
 def check(settings_path: Path | None) -> None:
-    """Validate a settings file: every problem, or a one-line summary (exit 0 when valid, 1 otherwise)."""
-    settings, notes = _checked_settings(settings_path)
+    """Validate a settings file as `serve` does before it serves: every problem, or a one-line summary and
+    each warning with its why and fix (exit 0 when `serve` would start, 1 otherwise)."""
+    try:
+        snapshot, notes = serving_snapshot(settings_path)
+    except SettingsError as exc:
+        raise CommandError(exc.render()) from None
     shown = settings_path or "bundled ac-paris.toml"
-    click.echo(f"{shown}: valid: {settings.summary()}")
+    click.echo(f"{shown}: valid: {snapshot.settings().summary()}")
     for note in notes:
-        click.echo(f"warning: {note}", err=True)
+        click.echo(f"warning: {note.render()}", err=True)
 
 
 @main.command("import")
@@ -348,7 +359,7 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
     domains = sum(len(p.domains) + len(p.aliases) for p in settings.providers)
     click.echo(f"{out_dir}: {written} files for {domains} domains")
     for note in generic_answer_notes(settings):
-        click.echo(f"warning: {note}", err=True)
+        click.echo(f"warning: {note.render()}", err=True)
 
 
 @main.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,29 @@ class Problem:
         where = self.path or "(top level)"
         found = "" if self.found is None else f": found {self.found}"
         return f"  {where}{found}\n    {self.message}\n    fix: {self.fix}"
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the settings allow but the IT team should know: a warning.
+
+    `headline` is one line in plain words, what `serve` logs when it starts; `detail` is the why and the
+    fix, which `check` prints below it. A first run should read as a service that works, with its few
+    caveats, not as a page of jargon.
+    """
+
+    headline: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.headline}. {self.detail}" if self.detail else self.headline
+
+    def render(self, width: int = 100) -> str:
+        """The headline, then the detail wrapped and indented under it."""
+        if not self.detail:
+            return self.headline
+        body = textwrap.fill(self.detail, width, initial_indent="  ", subsequent_indent="  ")
+        return f"{self.headline}\n{body}"
 
 
 class SettingsError(AutoconfigError):

@@ -57,10 +57,13 @@ def test_check_valid_file(settings_file: WriteSettings) -> None:
     path = settings_file()
     result = autoconfig("check", "--settings", str(path))
     assert result.returncode == 0, result.stderr
-    # The summary is the one line on stdout; warnings go to stderr, one a line.
+    # The summary is the one line on stdout; warnings go to stderr, each a line with its why and fix
+    # indented below it.
     assert result.stdout == f"{path}: {SUMMARY}\n"
     assert result.stderr.splitlines() == [
-        "warning: no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)"
+        "warning: no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)",
+        "  configure [signing] with a publicly trusted certificate and its key: the web server's certificate",
+        "  will do",
     ]
     assert_no_traceback(result)
 
@@ -279,10 +282,10 @@ def test_render_and_check_name_what_the_files_get_wrong(tmp_path: Path) -> None:
     assert rendered.returncode == 0
     assert checked.returncode == 0
     for result in (rendered, checked):
-        (warning,) = [line for line in result.stderr.splitlines() if "providers[0]" in line]
-        assert warning.startswith("warning: providers[0] (ac-paris.fr): clients that send no address")
-        assert "Thunderbird for Android" in warning
+        (warning,) = [line for line in result.stderr.splitlines() if line.startswith("warning: ac-paris.fr")]
+        assert "Thunderbird and K-9 Mail" in warning
         assert '"prenom.nom" where the rule gives "pnom"' in warning
+        assert "providers[0] (ac-paris.fr): these apps send no address" in result.stderr
     username = read_xml((tmp_path / "www" / "ac-paris.fr" / EXPORTS[0]).read_bytes()).find(
         "emailProvider/incomingServer/username"
     )

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from autoconfig.errors import Problem, SettingsError
+from autoconfig.errors import Note, Problem, SettingsError
 from autoconfig.paths import is_bundled_default, state_dir, write_private
 from autoconfig.settings import Settings, SigningSettings
 
@@ -67,25 +67,31 @@ class Signer:
     def days_left(self, now: dt.datetime | None = None) -> int:
         return (self.not_after - (now or dt.datetime.now(dt.UTC))).days
 
-    def warnings(self, now: dt.datetime | None = None) -> list[str]:
+    def warnings(self, now: dt.datetime | None = None) -> list[Note]:
         """What to tell the IT team at start: expiry, development certificate."""
         notes = []
         days = self.days_left(now)
         if days < 0:
             notes.append(
-                f"the signing certificate expired on {self.not_after:%Y-%m-%d}: "
-                "iOS shows profiles as Not Verified"
+                Note(
+                    f"the signing certificate expired on {self.not_after:%Y-%m-%d}: "
+                    "iOS shows profiles as Not Verified",
+                    "renew it, and the service reloads it (SIGHUP, or service.watch_seconds)",
+                )
             )
         elif days < EXPIRY_WARNING_DAYS:
             notes.append(
-                f"the signing certificate expires in {days} days ({self.not_after:%Y-%m-%d}): renew it"
+                Note(f"the signing certificate expires in {days} days ({self.not_after:%Y-%m-%d}): renew it")
             )
         if self.development:
             notes.append(
-                "profiles are signed with a self-signed development certificate: "
-                "iOS shows them as Not Verified, and each service makes its own in its state folder "
-                "(replicas would sign with different certificates); "
-                "configure [signing] with a publicly trusted certificate for production"
+                Note(
+                    "Apple profiles are signed with a development certificate: iPhones and Macs show them "
+                    "as Not Verified",
+                    "the certificate is self-signed, made by this service in its state folder (replicas "
+                    "would each sign with their own); for production, configure [signing] with a publicly "
+                    "trusted certificate, such as the web server's",
+                )
             )
         return notes
 

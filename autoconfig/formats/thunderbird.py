@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from autoconfig.accounts import Account, derive_login, fill_placeholders
+from autoconfig.errors import Note
 from autoconfig.settings import DOMAIN_PLACEHOLDER, PLACEHOLDERS, OAuth, Provider, Server, Settings
 
 from .xmlslots import SlotBuilder, SlottedXml
@@ -185,35 +186,45 @@ def build_clientconfig(provider: Provider, account: Account | None = None) -> by
     return compile_clientconfig(provider).render(account)
 
 
-def generic_answer_notes(settings: Settings) -> list[str]:
+def generic_answer_notes(settings: Settings) -> list[Note]:
     """What the answer that names no person gets wrong, provider by provider: for `check`, `render` and
     the service's start."""
-    notes: list[str] = []
+    notes: list[Note] = []
     for i, provider in enumerate(settings.providers):
         key = f"providers[{i}]"
         where = f"{key} ({provider.id})"
         login = generic_login(provider)
         if not fallback_is_exact(provider) and not provider.login.address_accepted:
             notes.append(
-                f"{where}: clients that send no address (Thunderbird for Android, K-9 Mail, and the files "
-                f"of `autoconfig render`) get the login {login}{_example(provider, login)}, not the one the "
-                "pattern, the overrides or the directory give: people on Android should scan the QR code "
-                "of the Android guide or copy its values; if the mail servers also accept the full "
-                "address as the login, set login.address_accepted = true"
+                Note(
+                    f"{provider.id}: on Android, Thunderbird and K-9 Mail set the login "
+                    f"{_example(provider, login)}; the Android guide gives each person theirs",
+                    f"{where}: these apps send no address, and the answer that names no person (also the "
+                    f"files of `autoconfig render`) can only give the login {login}, not the one the "
+                    "pattern, the overrides or the directory give: people on Android should scan the QR "
+                    "code of the Android guide or copy its values. If the mail servers also accept the "
+                    "full address as the login, set login.address_accepted = true",
+                )
             )
         for kind, servers in (("incoming", provider.incoming), ("outgoing", provider.outgoing)):
             kept = generic_servers(servers)
             for j, server in enumerate(servers):
                 if not strict_reader_accepts(server) and server not in kept:
                     notes.append(
-                        f"{key}.{kind}[{j}]: left out of the answer that names no person, "
-                        f"which Thunderbird for Android would reject whole for {_refusal(server)}"
+                        Note(
+                            f"{key}.{kind}[{j}] ({server.host}:{server.port}): left out of the answer for "
+                            "Thunderbird for Android",
+                            "that answer names no person, and Thunderbird for Android would reject it whole "
+                            f"for {_refusal(server)}",
+                        )
                     )
         usable_imap = any(s.protocol_name == "imap" and strict_reader_accepts(s) for s in provider.incoming)
         if not usable_imap or not any(strict_reader_accepts(s) for s in provider.outgoing):
             notes.append(
-                f"{where}: Thunderbird for Android cannot set this provider up by itself: it needs an IMAP "
-                "and an SMTP server with encryption (starttls or tls) and a password"
+                Note(
+                    f"{where}: Thunderbird for Android cannot set this provider up by itself",
+                    "it needs an IMAP and an SMTP server with encryption (starttls or tls) and a password",
+                )
             )
     return notes
 
@@ -225,12 +236,12 @@ def _refusal(server: Server) -> str:
 
 
 def _example(provider: Provider, login: str) -> str:
-    """For a name-shaped address: what the client fills in, and what the rule would give."""
+    """What a client fills in for a name-shaped address, beside what the rule gives when they differ.
+    The example names no address: the service's log holds none unless its settings say so."""
     local, domain = "prenom.nom", provider.domains[0]
     derived = derive_login(provider.login, local, domain)
     filled = fill_placeholders(login, local, domain)
-    if derived == filled:
-        return ""
-    # The example names no address: the service's log holds none unless its settings say so.
-    shown = "the whole address" if "@" in filled else f'"{filled}"'
-    return f' (for a name such as {local}, the client fills in {shown} where the rule gives "{derived}")'
+    if filled == derived:
+        return login
+    shown = "to the whole address" if "@" in filled else f'"{filled}"'
+    return f'{shown} where the rule gives "{derived}"'

@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from autoconfig.errors import SettingsError
+from autoconfig.errors import Note, SettingsError
 from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch
 
@@ -44,7 +44,7 @@ READY_SECONDS = 15.0  # a worker that lived this long counts as started: its fai
 FAILED = 1
 
 # Validates what the disk holds and returns it as a snapshot, with the warnings to log.
-Loader = Callable[[], tuple[Snapshot, list[str]]]
+Loader = Callable[[], tuple[Snapshot, list[Note]]]
 
 
 @dataclass
@@ -89,7 +89,7 @@ class Supervisor:
         log_config: dict[str, Any],
         give_up_after: float,  # the default is `serve --give-up-after`'s
         watch_seconds: float = 0.0,
-        notes: Iterable[str] = (),
+        notes: Iterable[Note] = (),
     ) -> None:
         self.load = load
         self.snapshot = snapshot
@@ -263,7 +263,7 @@ class Supervisor:
         logger.info("settings reloaded (%s) from %s (%s)", why, snapshot.source, snapshot.digest[:12])
         for note in notes:
             if note not in self.noted:
-                logger.warning("%s", note)
+                logger.warning("%s", note.headline)
         self.noted = set(notes)
         return True
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel
 
-from autoconfig.errors import Problem
+from autoconfig.errors import Note, Problem
 from autoconfig.paths import is_bundled_default
 
 from .models import Settings
@@ -142,18 +142,27 @@ def _description(loc: tuple[str | int, ...]) -> str:
     return model.model_fields[loc[-1]].description or ""
 
 
-def settings_warnings(settings: Settings) -> list[str]:
-    """What is allowed but worth a second look; `check` prints these, `serve` logs them."""
-    notes: list[str] = []
+def settings_warnings(settings: Settings) -> list[Note]:
+    """What is allowed but worth a second look; `check` prints these, `serve` logs their headlines."""
+    notes: list[Note] = []
     # The bundled default signs with a development certificate instead (see signing.py).
     if settings.signing is None and not is_bundled_default(settings.source):
-        notes.append("no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)")
+        notes.append(
+            Note(
+                "no [signing]: Apple profiles will be served unsigned (iOS shows them as Not Verified)",
+                "configure [signing] with a publicly trusted certificate and its key: the web server's "
+                "certificate will do",
+            )
+        )
     for i, provider in enumerate(settings.providers):
         phone = provider.support.phone
         if phone is not None and not phone.startswith("+"):
             notes.append(
-                f"providers[{i}].support.phone: {phone!r} has no country code: its tel: link reaches nobody "
-                "from a phone on a foreign network; write it in international form, such as +33 1 44 62 40 40"
+                Note(
+                    f"providers[{i}].support.phone: {phone!r} has no country code",
+                    "its tel: link reaches nobody from a phone on a foreign network; write it in "
+                    "international form, such as +33 1 44 62 40 40",
+                )
             )
         servers = [("incoming", s) for s in provider.incoming] + [("outgoing", s) for s in provider.outgoing]
         counters = {"incoming": 0, "outgoing": 0}
@@ -162,7 +171,9 @@ def settings_warnings(settings: Settings) -> list[str]:
             counters[kind] += 1
             if server.security == "none" and "password-cleartext" in server.auth:
                 notes.append(
-                    f"providers[{i}].{kind}[{index}]: passwords would cross the network unencrypted "
-                    '(security = "none" with password-cleartext)'
+                    Note(
+                        f"providers[{i}].{kind}[{index}]: passwords would cross the network unencrypted",
+                        'security = "none" with password-cleartext: offer starttls or tls',
+                    )
                 )
     return notes

@@ -20,6 +20,7 @@ from urllib.parse import unquote
 
 from starlette.types import Scope
 
+from autoconfig.errors import Note
 from autoconfig.paths import state_dir
 
 ACCESS_LOGGER = "autoconfig.access"
@@ -69,7 +70,7 @@ def _hash_key() -> bytes:
     return stored_hash_key()[0]
 
 
-def stored_hash_key() -> tuple[bytes, str | None]:
+def stored_hash_key() -> tuple[bytes, Note | None]:
     """The key kept in the state folder (made there the first time), and a warning when it cannot be
     kept: then hashes stay stable only until the service restarts."""
     path = state_dir() / HASH_KEY_FILE
@@ -82,9 +83,9 @@ def stored_hash_key() -> tuple[bytes, str | None]:
         _publish_key(path, key)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        return key, (
-            f"the log-hash key cannot be kept in {path} ({reason}): hashed addresses change at each "
-            "restart; make the state folder writable, or name a key file in service.log_hash_key_file"
+        return key, Note(
+            f"the log-hash key cannot be kept in {path} ({reason}): hashed addresses change at each restart",
+            "make the state folder writable, or name a key file in service.log_hash_key_file",
         )
     # Processes that make a key at the same moment each make one: the first put in place is the one
     # every process uses.

@@ -148,7 +148,7 @@ def reload_settings(app: Starlette) -> bool:
         "settings reloaded from %s (%s): %s", source, fresh.settings.digest[:12], fresh.settings.summary()
     )
     for note in settings_warnings(fresh.settings) + (fresh.signer.warnings() if fresh.signer else []):
-        logger.warning("%s", note)
+        logger.warning("%s", note.headline)
     return True
 
 

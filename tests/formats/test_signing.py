@@ -463,7 +463,7 @@ def test_expiry_warnings(
     # An expired certificate still starts the service (profiles stay installable); it is reported.
     signer = _signer_valid(chains, tmp_path, days)
     day = f"{signer.not_after:%Y-%m-%d}"
-    assert signer.warnings() == [text.format(day=day) for text in expected]
+    assert [note.headline for note in signer.warnings()] == [text.format(day=day) for text in expected]
     assert signer.development is False
 
 
@@ -471,7 +471,7 @@ def test_days_left_counts_from_the_given_time(chains: dict[KeyKind, Chain], tmp_
     signer = _signer_valid(chains, tmp_path, 90.5)
     assert signer.days_left() == 90
     assert signer.days_left(signer.not_after - dt.timedelta(days=3, hours=1)) == 3
-    assert signer.warnings(signer.not_after + dt.timedelta(hours=1))[0].startswith(
+    assert signer.warnings(signer.not_after + dt.timedelta(hours=1))[0].headline.startswith(
         "the signing certificate expired"
     )
 
@@ -482,7 +482,7 @@ def test_days_left_counts_from_the_given_time(chains: dict[KeyKind, Chain], tmp_
 def test_no_signing_on_a_settings_file_of_ones_own(minimal: Settings) -> None:
     settings = minimal
     assert signer_for(settings) is None
-    assert UNSIGNED_WARNING in settings_warnings(settings)
+    assert UNSIGNED_WARNING in [note.headline for note in settings_warnings(settings)]
 
 
 def test_signing_configured_means_no_unsigned_warning(ec_files: ChainFiles, tmp_path: Path) -> None:
@@ -508,7 +508,7 @@ def test_bundled_default_gets_the_development_signer(settings: Settings, tmp_pat
     assert certificate.issuer == certificate.subject
     certificate.verify_directly_issued_by(certificate)  # self-signed
     assert signer.chain == ()
-    assert any("self-signed development certificate" in note for note in signer.warnings())
+    assert any("development certificate" in note.headline for note in signer.warnings())
     # Kept in the state folder the tests point AUTOCONFIG_STATE_DIR at, never in $HOME.
     folder = state_dir() / "dev-signing"
     assert folder.parent == Path(os.environ[STATE_ENV])
@@ -583,7 +583,7 @@ def test_cli_check_makes_the_development_certificate_once(
     monkeypatch.setenv(STATE_ENV, str(tmp_path))
     first = autoconfig("check")
     assert first.returncode == 0, first.stderr
-    assert "self-signed development certificate" in first.stderr
+    assert "signed with a development certificate" in first.stderr
     certificate = (tmp_path / "dev-signing" / "certificate.pem").read_bytes()
     second = autoconfig("check")
     assert second.returncode == 0, second.stderr

@@ -484,13 +484,13 @@ def test_servers_a_strict_reader_refuses_are_left_out_of_the_answer_without_addr
     ]
     assert android_reader_refusals(template.render(resolve_account(settings, "jean@example.org"))) != []
     notes = generic_answer_notes(settings)
-    assert [note.split(":")[0] for note in notes] == [
+    assert [note.headline.split(" ")[0] for note in notes] == [
         "providers[0].incoming[1]",
         "providers[0].outgoing[0]",
         "providers[0].outgoing[2]",
     ]
-    assert "without encryption" in notes[0]
-    assert "without a password among its authentication methods" in notes[2]
+    assert "without encryption" in notes[0].detail
+    assert "without a password among its authentication methods" in notes[2].detail
 
 
 def test_a_server_with_oauth2_alone_is_left_out_of_the_answer_without_address(
@@ -524,14 +524,20 @@ def test_a_provider_a_strict_reader_cannot_use_keeps_its_servers_and_is_named(
     assert [s.hostname for s in view.incoming] == ["pop.example.org"]
     assert android_reader_refusals(generic) != []
     (note,) = generic_answer_notes(settings)
-    assert note.startswith("providers[0] (example.org): Thunderbird for Android cannot set this provider up")
+    assert (
+        note.headline
+        == "providers[0] (example.org): Thunderbird for Android cannot set this provider up by itself"
+    )
 
 
 def test_the_bundled_rule_is_named_with_what_a_client_fills_in(settings: Settings) -> None:
     (note,) = generic_answer_notes(settings)
-    assert note.startswith("providers[0] (ac-paris.fr): clients that send no address")
-    assert '"prenom.nom" where the rule gives "pnom"' in note
-    assert "login.address_accepted = true" in note
+    # One line in plain words for the log, the why and the fix for `check`.
+    assert note.headline.startswith("ac-paris.fr: on Android, Thunderbird and K-9 Mail set the login")
+    assert '"prenom.nom" where the rule gives "pnom"' in note.headline
+    assert len(note.headline) <= 160
+    assert note.detail.startswith("providers[0] (ac-paris.fr): these apps send no address")
+    assert "login.address_accepted = true" in note.detail
     assert read_config(compile_clientconfig(settings.providers[0]).render()).incoming[0].username == (
         "%EMAILLOCALPART%"
     )

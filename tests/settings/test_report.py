@@ -697,7 +697,7 @@ def test_problem_render_layout(settings_file: SettingsFile) -> None:
 def test_warning_without_signing(make_settings: MakeSettings) -> None:
     notes = settings_warnings(make_settings())
     assert len(notes) == 1
-    assert notes[0].startswith("no [signing]: Apple profiles will be served unsigned")
+    assert notes[0].headline.startswith("no [signing]: Apple profiles will be served unsigned")
 
 
 def test_no_warning_with_signing(settings_file: SettingsFile) -> None:
@@ -716,12 +716,12 @@ def test_warning_for_cleartext_password_without_encryption(make_settings: MakeSe
         }
     )
     notes = settings_warnings(settings)
-    unencrypted = [n for n in notes if "unencrypted" in n]
+    unencrypted = [str(n) for n in notes if "unencrypted" in n.headline]
     assert unencrypted == [
-        'providers[0].incoming[0]: passwords would cross the network unencrypted (security = "none" '
-        "with password-cleartext)",
-        'providers[0].incoming[1]: passwords would cross the network unencrypted (security = "none" '
-        "with password-cleartext)",
+        'providers[0].incoming[0]: passwords would cross the network unencrypted. security = "none" '
+        "with password-cleartext: offer starttls or tls",
+        'providers[0].incoming[1]: passwords would cross the network unencrypted. security = "none" '
+        "with password-cleartext: offer starttls or tls",
     ]
 
 
@@ -738,7 +738,9 @@ def test_warning_for_a_phone_number_without_its_country_code(
     make_settings: MakeSettings, phone: str, warned: bool
 ) -> None:
     notes = [
-        n for n in settings_warnings(make_settings(provider={"support": {"phone": phone}})) if "phone" in n
+        str(n)
+        for n in settings_warnings(make_settings(provider={"support": {"phone": phone}}))
+        if "phone" in str(n)
     ]
     assert bool(notes) is warned
     if warned:
