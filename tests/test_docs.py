@@ -17,6 +17,7 @@ from autoconfig.formats.dns import dns_records, render_zone
 from autoconfig.settings import Settings, iter_keys, load_settings
 from autoconfig.settings.reference import settings_reference
 from autoconfig.web.routes import endpoint_for, endpoint_reference
+from tests.helpers.markdown import code_blocks, section
 from tests.helpers.paths import ROOT
 from tests.helpers.settings import provider_data, settings_data
 
@@ -28,30 +29,6 @@ MAX_README_BYTES = 15_000
 
 def text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
-
-
-def section(document: str, title: str) -> str:
-    start = document.index(title)
-    level = title.split(" ", 1)[0]
-    end = document.find(f"\n{level} ", start + len(title))
-    return document[start : end if end != -1 else len(document)]
-
-
-def code_blocks(document: str, language: str | None = None) -> list[str]:
-    """The fenced blocks of a page, in order; with `language`, only those fenced as that language."""
-    blocks: list[str] = []
-    opened: str | None = None
-    lines: list[str] = []
-    for line in document.splitlines(keepends=True):
-        if line.startswith("```") and opened is None:
-            opened, lines = line[3:].strip(), []
-        elif line.startswith("```"):
-            if language is None or opened == language:
-                blocks.append("".join(lines))
-            opened = None
-        elif opened is not None:
-            lines.append(line)
-    return blocks
 
 
 def without_code(document: str) -> str:
