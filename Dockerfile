@@ -2,7 +2,11 @@
 # non-root user. Settings: mount them at /etc/autoconfig/settings.toml and name them with
 # -e AUTOCONFIG_SETTINGS=/etc/autoconfig/settings.toml; without, the image serves the bundled Académie
 # de Paris settings (signed with a development certificate kept in /var/lib/autoconfig).
-FROM python:3.11-slim AS build
+# Mounted files must be readable by group 10001: owned by root, group 10001, keys 0640, folders 0750.
+# The base: any image with Python 3.11 or newer and pip (the tests build on a local Debian bookworm).
+ARG BASE_IMAGE=python:3.11-slim
+
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY autoconfig ./autoconfig
@@ -10,8 +14,12 @@ COPY templates ./templates
 COPY profiles ./profiles
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /dist .
 
-FROM python:3.11-slim
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin autoconfig \
+FROM ${BASE_IMAGE}
+# The group by number too: useradd alone would give the user a group of another number than the 10001
+# that USER runs as and that mounted settings are made readable to.
+RUN groupadd --system --gid 10001 autoconfig \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin \
+        autoconfig \
     && mkdir -p /etc/autoconfig /var/lib/autoconfig \
     && chown 10001:10001 /var/lib/autoconfig
 COPY --from=build /dist/ /tmp/dist/
