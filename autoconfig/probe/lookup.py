@@ -19,6 +19,7 @@ from dns.rdtypes.IN.SRV import SRV
 from .report import ProbeError
 
 MAX_CNAMES = 8
+FAMILIES = ("A", "AAAA")  # IPv4 first, as the probe connects when it may choose
 
 
 @dataclass(frozen=True, order=True)
@@ -160,16 +161,26 @@ class Lookup:
     def addresses(self, name: str) -> list[str]:
         """The name's IPv4 addresses, else its IPv6 ones, following CNAMEs even into zones an
         authoritative server answers apart. Raises LookupFailure."""
+        for rdtype in FAMILIES:
+            found = self.family_addresses(name, rdtype)
+            if found:
+                return found
+        raise LookupFailure("noanswer", f"{name} has no A or AAAA record")
+
+    def family_addresses(self, name: str, rdtype: str) -> list[str]:
+        """The name's addresses of one type (A or AAAA), following CNAMEs as `addresses` does; [] when
+        it has none of that type. Raises LookupFailure (a name that does not exist, a resolver that
+        fails)."""
         current = name.rstrip(".").lower()
         for _ in range(MAX_CNAMES):
-            canonical = current
-            for rdtype in ("A", "AAAA"):
-                answer = self._resolve(current, rdtype)
-                if answer.rrset is not None:
-                    return [r.address for r in answer.rrset if isinstance(r, A | AAAA)]
-                canonical = answer.canonical_name.to_text(omit_final_dot=True).lower()
+            answer = self._resolve(current, rdtype)
+            if answer.rrset is not None:
+                return [r.address for r in answer.rrset if isinstance(r, A | AAAA)]
+            # No record of that type at the end of the CNAMEs the server gave: the chain may go on in a
+            # zone it does not serve, which is asked apart.
+            canonical = answer.canonical_name.to_text(omit_final_dot=True).lower()
             if canonical == current:
-                raise LookupFailure("noanswer", f"{name} has no A or AAAA record")
+                return []
             current = canonical
         raise LookupFailure("noanswer", f"{name}: more than {MAX_CNAMES} CNAMEs in a row")
 

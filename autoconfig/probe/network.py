@@ -37,10 +37,13 @@ class FetchError(Exception):
     """A request that got no HTTP answer. `kind`: dns, refused, timeout, network, tls-name, tls-expired,
     tls-untrusted, tls, protocol, too-large."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: str, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
+        # The path whose answer timed out, after the connection and handshake worked: that path
+        # hangs, not the server.
+        self.path = path
 
 
 def connect_address(text: str) -> str:
@@ -82,8 +85,13 @@ class Network:
     http_port: int = 80
     _context: ssl.SSLContext = field(init=False, repr=False)
     # Where a connection timed out once: asked again, it fails at once rather than after another
-    # timeout (a deployment that drops every packet would otherwise take minutes to probe).
-    _silent: dict[tuple[str, int], FetchError] = field(init=False, repr=False, default_factory=dict)
+    # timeout (a deployment that drops every packet would otherwise take minutes to probe). Keyed by
+    # host, port, the one address asked (None: the addresses DNS gives), so that one family that
+    # hangs does not stand for the other, and the path when only its answer timed out (a main site
+    # whose /autodiscover/ hangs still answers its other paths).
+    _silent: dict[tuple[str, int, str | None, str | None], FetchError] = field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._context = ssl.create_default_context()
@@ -113,19 +121,21 @@ class Network:
         except LookupFailure as failure:
             raise FetchError("dns", failure.message) from None
 
-    def _connect(self, host: str, port: int, deadline: float) -> socket.socket:
-        if (host, port) in self._silent:
-            raise self._silent[(host, port)]
+    def _connect(self, host: str, port: int, deadline: float, address: str | None = None) -> socket.socket:
+        if (host, port, address, None) in self._silent:
+            raise self._silent[(host, port, address, None)]
         failure: OSError | None = None
-        for address in self._addresses(host):
+        for candidate in [address] if address is not None else self._addresses(host):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             try:
-                return socket.create_connection((address, port), timeout=remaining)
+                return socket.create_connection((candidate, port), timeout=remaining)
             except OSError as exc:
                 failure = exc
-        where = f"{host} port {port}" + (f" (at {self.at})" if self.at else "")
+        where = f"{host} port {port}" + (
+            f" (at {self.at})" if self.at else f" at {address}" if address is not None else ""
+        )
         if isinstance(failure, ConnectionRefusedError):
             raise FetchError("refused", f"{where}: connection refused")
         if failure is None or isinstance(failure, TimeoutError):
@@ -163,23 +173,23 @@ class Network:
             sock.close()
             raise FetchError("tls", f"{host}: TLS handshake failed ({exc})") from None
 
-    def _remember(self, host: str, port: int, failure: FetchError) -> FetchError:
+    def _remember(self, host: str, port: int, address: str | None, failure: FetchError) -> FetchError:
         if failure.kind == "timeout":
-            self._silent[(host, port)] = failure
+            self._silent[(host, port, address, failure.path)] = failure
         return failure
 
-    def certificate(self, host: str, *, verify: bool = True) -> bytes:
-        """The certificate `host` presents on the HTTPS port, checked for that name unless told not
-        to. Raises FetchError."""
+    def certificate(self, host: str, *, verify: bool = True, address: str | None = None) -> bytes:
+        """The certificate `host` presents on the HTTPS port (at `address` when given, else where DNS
+        says), checked for that name unless told not to. Raises FetchError."""
         port = self.port_for("https", None)
         try:
-            return self._certificate(host, port, verify=verify)
+            return self._certificate(host, port, verify=verify, address=address)
         except FetchError as failure:
-            raise self._remember(host, port, failure) from None
+            raise self._remember(host, port, address, failure) from None
 
-    def _certificate(self, host: str, port: int, *, verify: bool) -> bytes:
+    def _certificate(self, host: str, port: int, *, verify: bool, address: str | None) -> bytes:
         deadline = time.monotonic() + self.timeout
-        sock = self._wrap(self._connect(host, port, deadline), host, deadline, verify=verify)
+        sock = self._wrap(self._connect(host, port, deadline, address), host, deadline, verify=verify)
         try:
             der = sock.getpeercert(binary_form=True)
         finally:
@@ -189,25 +199,42 @@ class Network:
         return der
 
     def fetch(
-        self, method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes | None = None
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: bytes | None = None,
+        address: str | None = None,
     ) -> Answer:
-        """One request, on a new connection, redirects not followed. Raises FetchError."""
+        """One request, on a new connection (to `address` when given, else where DNS says), redirects
+        not followed. Raises FetchError."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError("protocol", f"{url}: not an http or https URL")
         host, port = parts.hostname, self.port_for(parts.scheme, parts.port)
+        hung = self._silent.get((host, port, address, parts.path or "/"))
+        if hung is not None:
+            raise hung
         try:
-            return self._fetch(method, url, port, headers=headers, body=body)
+            return self._fetch(method, url, port, headers=headers, body=body, address=address)
         except FetchError as failure:
-            raise self._remember(host, port, failure) from None
+            raise self._remember(host, port, address, failure) from None
 
     def _fetch(
-        self, method: str, url: str, port: int, *, headers: dict[str, str] | None, body: bytes | None
+        self,
+        method: str,
+        url: str,
+        port: int,
+        *,
+        headers: dict[str, str] | None,
+        body: bytes | None,
+        address: str | None,
     ) -> Answer:
         parts = urlsplit(url)
         host = parts.hostname or ""
         deadline = time.monotonic() + self.timeout
-        sock: socket.socket = self._connect(host, port, deadline)
+        sock: socket.socket = self._connect(host, port, deadline, address)
         if parts.scheme == "https":
             sock = self._wrap(sock, host, deadline)
         connection = _Connection(host, parts.port, parts.scheme, sock)
@@ -218,7 +245,9 @@ class Network:
             response = connection.getresponse()
             content = _read(response, deadline)
         except TimeoutError:
-            raise FetchError("timeout", f"{url}: no complete answer within {self.timeout:g} s") from None
+            raise FetchError(
+                "timeout", f"{url}: no complete answer within {self.timeout:g} s", path=parts.path or "/"
+            ) from None
         except (http.client.HTTPException, OSError) as exc:
             raise FetchError("protocol", f"{url}: {type(exc).__name__} {exc}".rstrip()) from None
         finally:

@@ -125,7 +125,7 @@ def _post(network: Network, url: str, body: bytes) -> Answer:
     return network.fetch("POST", url, headers={"User-Agent": AGENT, "Content-Type": "text/xml"}, body=body)
 
 
-def _read_pox(network: Network, url: str, address: str) -> tuple[Outcome, str]:
+def read_pox(network: Network, url: str, address: str) -> tuple[Outcome, str]:
     """The settings a POX endpoint gives, after one redirectAddr as Outlook follows it. Raises
     DocumentError or FetchError."""
     note = ""
@@ -237,7 +237,7 @@ def outlook(account: Account, typed: str, domain: str, network: Network) -> list
     steps = []
     for name, url in candidates:
         try:
-            outcome, note = _read_pox(network, url, typed)
+            outcome, note = read_pox(network, url, typed)
         except (FetchError, DocumentError) as failure:
             steps.append(Step(name, url, problem=str(failure), fix=_pox_fix(name, domain, failure)))
             continue

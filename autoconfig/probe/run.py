@@ -12,7 +12,7 @@ from autoconfig.formats.dns import service_host
 from autoconfig.formats.pacc import HOST_LABEL, pacc_document
 from autoconfig.settings import Settings
 
-from . import apple, dav, outlook, pacc, records, thunderbird, tls
+from . import apple, dav, families, mainsite, outlook, pacc, records, thunderbird, tls
 from .network import Network
 from .report import ProbeError, Result
 
@@ -78,10 +78,19 @@ def probe(
     account, typed, domain = target.account, target.typed, target.domain
     provider = account.provider
     results = records.check_records(settings, domain, network.lookup)
-    results += tls.check_names(https_names(settings, target), network, now)
-    results += thunderbird.desktop(account, typed, domain, network)
+    service = service_host(settings)
+    names = https_names(settings, target)
+    for checked, name in zip(tls.check_names(names, network, now), names, strict=True):
+        results.append(checked.result)
+        if checked.reached:
+            ask = families.ask_for(name.host, domain, typed, service)
+            results += families.check_families(name, ask, network)
+    # The main site's answers are steps beside each client's chain: put before its result.
+    desktop = thunderbird.desktop(account, typed, domain, network)
+    results += [*desktop[:-1], mainsite.exchange_domain(account, typed, domain, network), desktop[-1]]
     results += thunderbird.android(account, typed, domain, network)
-    results += outlook.outlook(account, typed, domain, network)
+    microsoft = outlook.outlook(account, typed, domain, network)
+    results += [*microsoft[:-1], mainsite.casing(account, typed, domain, network), microsoft[-1]]
     results += apple.apple(settings, account, typed, network, now)
     results += pacc.pacc(account, domain, network)
     if provider.calendar is not None:

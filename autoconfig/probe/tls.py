@@ -4,7 +4,7 @@ about to expire."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -43,18 +43,50 @@ def _issuer(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else certificate.issuer.rfc4514_string()
 
 
-def check_names(names: list[Name], network: Network, now: dt.datetime | None = None) -> list[Result]:
+@dataclass(frozen=True)
+class Checked:
+    """One name's result, and what the probe learnt on the way."""
+
+    result: Result
+    reached: bool  # a TLS handshake verified for the name (the certificate may still be expiring)
+    # The certificate presented where it is not valid for the name (read without checking), if any.
+    wrong_certificate: bytes | None = None
+
+
+def check_names(names: list[Name], network: Network, now: dt.datetime | None = None) -> list[Checked]:
+    """One result per name, in order. Where one certificate lacks several of the names it is presented
+    for, each of their fixes names them all: one certificate to reissue, not one name at a time."""
     now = now or dt.datetime.now(dt.UTC)
-    return [_check(name, network, now) for name in names]
+    checked = [_check(name, network, now) for name in names]
+    missing: dict[bytes, list[str]] = {}
+    for item in checked:
+        if item.wrong_certificate is not None:
+            missing.setdefault(item.wrong_certificate, []).append(item.result.step)
+    return [
+        replace(item, result=replace(item.result, fix=names_fix(missing[item.wrong_certificate])))
+        if item.wrong_certificate is not None
+        else item
+        for item in checked
+    ]
 
 
-def _check(name: Name, network: Network, now: dt.datetime) -> Result:
+def names_fix(hosts: list[str]) -> str:
+    """The fix for a certificate that does not name `hosts` (all those it is presented for)."""
+    flags = " ".join(f"-d {host}" for host in hosts)
+    return (
+        f"get a certificate that names {', '.join(hosts)} too (certbot: add {flags} to the names it has, "
+        "with --expand), then reload the web server"
+    )
+
+
+def _check(name: Name, network: Network, now: dt.datetime) -> Checked:
     host = name.host
     url = f"https://{host}/"
     try:
         der = network.certificate(host)
     except FetchError as failure:
-        return _failed(name, failure, network, url)
+        wrong = _unchecked(host, network) if failure.kind == "tls-name" else None
+        return Checked(_failed(name, failure, network, url), reached=False, wrong_certificate=wrong)
     certificate = x509.load_der_x509_certificate(der)
     until = certificate.not_valid_after_utc
     days = (until - now).days
@@ -62,21 +94,24 @@ def _check(name: Name, network: Network, now: dt.datetime) -> Result:
         f"certificate valid for {host} until {until:%Y-%m-%d} (issuer {_issuer(certificate)}); {name.why}"
     )
     if days < EXPIRY_WARNING_DAYS:
-        return Result(
-            CLIENT,
-            host,
-            Status.WARN,
-            f"the certificate expires in {days} days ({until:%Y-%m-%d}); {name.why}",
-            "renew it now (certbot renew), then reload the web server",
-            url,
+        return Checked(
+            Result(
+                CLIENT,
+                host,
+                Status.WARN,
+                f"the certificate expires in {days} days ({until:%Y-%m-%d}); {name.why}",
+                "renew it now (certbot renew), then reload the web server",
+                url,
+            ),
+            reached=True,
         )
-    return Result(CLIENT, host, Status.OK, detail, url=url)
+    return Checked(Result(CLIENT, host, Status.OK, detail, url=url), reached=True)
 
 
 def _failed(name: Name, failure: FetchError, network: Network, url: str) -> Result:
     host = name.host
     if failure.kind.startswith("tls-"):
-        shown = _presented(host, network)
+        shown = presented(host, network)
         if failure.kind == "tls-name":
             return Result(
                 CLIENT,
@@ -115,11 +150,17 @@ def _failed(name: Name, failure: FetchError, network: Network, url: str) -> Resu
     return Result(CLIENT, host, Status.FAIL, f"{failure.message}; {name.why}", fix, url)
 
 
-def _presented(host: str, network: Network) -> str:
-    """What the server presents, for the detail: its names and dates, read without checking them."""
+def _unchecked(host: str, network: Network, address: str | None = None) -> bytes | None:
     try:
-        der = network.certificate(host, verify=False)
+        return network.certificate(host, verify=False, address=address)
     except FetchError:
+        return None
+
+
+def presented(host: str, network: Network, address: str | None = None) -> str:
+    """What the server presents, for the detail: its names and dates, read without checking them."""
+    der = _unchecked(host, network, address)
+    if der is None:
         return ""
     certificate = x509.load_der_x509_certificate(der)
     names = ", ".join(certificate_names(der)) or "no name"

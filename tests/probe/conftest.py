@@ -3,6 +3,7 @@ again with one part broken."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -14,9 +15,12 @@ from tests.helpers.certs import Chain, ChainFiles, make_chain
 from tests.helpers.live import serving
 from tests.helpers.settings import write_settings
 from tests.probe.lab import (
+    LOOPBACK,
     NAMES,
     Deployment,
     Edit,
+    FieldFaults,
+    field_nginx,
     issue_server_certificate,
     knot,
     nginx,
@@ -37,8 +41,8 @@ class Lab:
 
     @contextmanager
     def with_zone(self, name: str, edit: Edit) -> Iterator[Deployment]:
-        """The deployment with its DNS records edited (dropped, changed)."""
-        with knot(self.folder / name, zone_files(edit(list(self.records)))) as resolver:
+        """The deployment with its DNS records (those `autoconfig dns` prints, and the addresses) edited."""
+        with knot(self.folder / name, zone_files(self.records, edit)) as resolver:
             yield replace(self.healthy, resolver=resolver)
 
     @contextmanager
@@ -73,3 +77,29 @@ def lab(tmp_path_factory: pytest.TempPathFactory, state_dir: Path) -> Iterator[L
         https, http = stack.enter_context(nginx(folder / "nginx", server.port, *certificate))
         healthy = Deployment(settings, resolver, https, http, files.root)
         yield Lab(folder, chain, healthy, records, server.port, certificate)
+
+
+@dataclass(frozen=True)
+class Field:
+    """The lab's deployment as the field gets it wrong: one nginx, one https port per fault."""
+
+    ports: dict[str, int]
+    healthy: Deployment
+
+    def at(self, fault: str) -> Deployment:
+        return replace(self.healthy, https_port=self.ports[fault])
+
+
+@pytest.fixture(scope="package")
+def field(lab: Lab) -> Iterator[Field]:
+    # Another server of the organisation's, with a certificate from the same CA for its own name.
+    other_certificate = issue_server_certificate(
+        lab.chain, ("old.example.org",), lab.folder / "field" / "other"
+    )
+    # The kernel accepts connections to a listening socket; nobody ever reads them.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind((LOOPBACK, 0))
+        silent.listen(64)
+        faults = FieldFaults(lab.certificate, other_certificate, silent.getsockname()[1])
+        with field_nginx(lab.folder / "field" / "nginx", lab.service_port, faults) as ports:
+            yield Field(ports, lab.healthy)

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 import shutil
 import signal
+import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -63,14 +64,19 @@ NAMES = (
     "ua-auto-config.example.net",
 )
 # What `autoconfig dns` leaves to the IT team, and what is not the service's: the addresses.
+# Every web name has IPv6 too (nginx listens on both loopbacks), as a deployment should.
+LOOPBACK6 = "::1"
 ADDRESSES = {
     "example.org": [
         "example.org. 3600 IN A 127.0.0.1",
+        "example.org. 3600 IN AAAA ::1",
         "ns.example.org. 3600 IN A 127.0.0.1",
         "autoconfig.example.org. 3600 IN A 127.0.0.1",
+        "autoconfig.example.org. 3600 IN AAAA ::1",
         "dav.example.org. 3600 IN A 127.0.0.1",
+        "dav.example.org. 3600 IN AAAA ::1",
     ],
-    "example.net": ["example.net. 3600 IN A 127.0.0.1"],
+    "example.net": ["example.net. 3600 IN A 127.0.0.1", "example.net. 3600 IN AAAA ::1"],
 }
 
 
@@ -114,15 +120,16 @@ def published_records(settings: Path) -> list[str]:
     return [line for line in result.stdout.splitlines() if line.strip() and not line.startswith(";")]
 
 
-def zone_files(records: list[str]) -> dict[str, str]:
-    """One zone per test domain: its SOA and NS, the records for names in it, and its addresses."""
+def zone_files(records: list[str], edit: Edit | None = None) -> dict[str, str]:
+    """One zone per test domain: its SOA and NS, the records for names in it, and its addresses; `edit`
+    changes the records and addresses of each."""
     zones = {}
     for zone in ZONES:
+        data = [*ADDRESSES[zone], *(line for line in records if line.split()[0].endswith(f".{zone}."))]
         lines = [
             f"{zone}. 3600 IN SOA ns.example.org. hostmaster.example.org. 1 3600 600 86400 60",
             f"{zone}. 3600 IN NS ns.example.org.",
-            *ADDRESSES[zone],
-            *(line for line in records if line.split()[0].endswith(f".{zone}.")),
+            *(edit(data) if edit else data),
         ]
         zones[zone] = "\n".join(lines) + "\n"
     return zones
@@ -181,30 +188,124 @@ def _answers(port: int, zone: str) -> bool | None:
 # --- nginx ----------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def nginx(folder: Path, upstream: int, certificate: Path, key: Path) -> Iterator[tuple[int, int]]:
-    """nginx on loopback: TLS for every name in front of the service, and plain http that redirects to
-    https as a reverse proxy usually does; yields (https port, http port)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    https_port, http_port = free_port(), free_port()
-    servers = f"""    server {{
-        listen {LOOPBACK}:{https_port} ssl default_server;
+def _proxy(upstream: int) -> str:
+    return f"""proxy_pass http://{LOOPBACK}:{upstream};
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto https;"""
+
+
+def _listen(port: int, *, ipv6: bool = True, default: bool = True) -> str:
+    flags = "ssl default_server" if default else "ssl"
+    return f"listen {LOOPBACK}:{port} {flags};" + (f" listen [{LOOPBACK6}]:{port} {flags};" if ipv6 else "")
+
+
+def _service_server(port: int, upstream: int, certificate: Path, key: Path, *, ipv6: bool = True) -> str:
+    """TLS for every name on `port`, in front of the service."""
+    return f"""    server {{
+        {_listen(port, ipv6=ipv6)}
         server_name _;
         ssl_certificate {certificate};
         ssl_certificate_key {key};
         location / {{
-            proxy_pass http://{LOOPBACK}:{upstream};
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-Proto https;
+            {_proxy(upstream)}
         }}
-    }}
+    }}"""
+
+
+@contextmanager
+def nginx(folder: Path, upstream: int, certificate: Path, key: Path) -> Iterator[tuple[int, int]]:
+    """nginx on loopback, IPv4 and IPv6: TLS for every name in front of the service, and plain http that
+    redirects to https as a reverse proxy usually does; yields (https port, http port)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    https_port, http_port = free_port(), free_port()
+    servers = f"""{_service_server(https_port, upstream, certificate, key)}
     server {{
-        listen {LOOPBACK}:{http_port} default_server;
+        listen {LOOPBACK}:{http_port} default_server; listen [{LOOPBACK6}]:{http_port} default_server;
         server_name _;
         return 301 https://$host$request_uri;
     }}"""
     with nginx_running(write_config(folder, servers), lambda: _redirects(http_port)):
         yield https_port, http_port
+
+
+@dataclass(frozen=True)
+class FieldFaults:
+    """What the field gets wrong, each on its own https port of one nginx (one process for them all)."""
+
+    certificate: tuple[Path, Path]  # the lab's, for every name
+    other_certificate: tuple[Path, Path]  # another server's, naming none of the lab's names
+    silent_port: int  # accepts connections and never answers
+
+
+# The faults, by the https port's name: the server blocks besides the service's own.
+FIELD_FAULTS = ("ipv6-down", "ipv6-other", "main-401", "main-hangs", "main-case", "main-passes")
+MAIN_SITE_PATHS = r"^/(\.well-known/(autoconfig/|caldav$|carddav$)|autodiscover/)"
+
+
+def _main_site(port: int, certificate: tuple[Path, Path], inside: str) -> str:
+    return f"""    server {{
+        {_listen(port, default=False)}
+        server_name example.org;
+        ssl_certificate {certificate[0]};
+        ssl_certificate_key {certificate[1]};
+{inside}
+    }}"""
+
+
+def _fault(fault: str, port: int, upstream: int, faults: FieldFaults) -> str:
+    cert = faults.certificate
+    own_page = 'location / { default_type text/html; return 200 "<h1>Example, the main site</h1>"; }'
+    if fault == "ipv6-down":  # AAAA records, and nothing listening on IPv6
+        return _service_server(port, upstream, *cert, ipv6=False)
+    service = _service_server(port, upstream, *cert)
+    if fault == "ipv6-other":  # autodiscover.'s AAAA leads to another server (its own certificate, 404)
+        other = faults.other_certificate
+        return f"""{service}
+    server {{
+        listen [{LOOPBACK6}]:{port} ssl;
+        server_name autodiscover.example.org;
+        ssl_certificate {other[0]};
+        ssl_certificate_key {other[1]};
+        return 404;
+    }}"""
+    if fault == "main-401":  # the main site asks for a password on Thunderbird's path
+        inside = f"""        location ~* ^/autodiscover/ {{
+            add_header WWW-Authenticate 'Basic realm="Intranet"' always;
+            return 401;
+        }}
+        location / {{ {_proxy(upstream)} }}"""
+    elif fault == "main-hangs":  # ... passes it to an application that never answers
+        inside = f"""        location ~* ^/autodiscover/ {{
+            proxy_pass http://{LOOPBACK}:{faults.silent_port};
+            proxy_read_timeout 120s;
+        }}
+        location / {{ {_proxy(upstream)} }}"""
+    elif fault == "main-case":  # passes the clients' paths to the service, case-sensitively
+        inside = f"""        location ~ {MAIN_SITE_PATHS} {{ {_proxy(upstream)} }}
+        {own_page}"""
+    else:  # main-passes: ... case-insensitively, as docs/deployment.md says
+        inside = f"""        location ~* {MAIN_SITE_PATHS} {{ {_proxy(upstream)} }}
+        {own_page}"""
+    return f"{service}\n{_main_site(port, cert, inside)}"
+
+
+@contextmanager
+def field_nginx(folder: Path, upstream: int, faults: FieldFaults) -> Iterator[dict[str, int]]:
+    """One nginx for every fault of FIELD_FAULTS, each on its https port; yields the ports by fault."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = {fault: free_port() for fault in FIELD_FAULTS}
+    servers = "\n".join(_fault(fault, port, upstream, faults) for fault, port in ports.items())
+    last = ports[FIELD_FAULTS[-1]]
+    with nginx_running(write_config(folder, servers), lambda: _tls_answers(last)):
+        yield ports
+
+
+def _tls_answers(port: int) -> bool | None:
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return None
 
 
 def _redirects(port: int) -> bool | None:

@@ -54,11 +54,13 @@ def test_every_step_passes_in_each_clients_order(lab: Lab) -> None:
         "well-known-https",
         "autoconfig-http",
         "well-known-http",
+        "exchange-domain",
         "result",
     ]
     outlook = [step for client, step in steps if client == "outlook"]
     assert outlook == [
-        "autodiscover.json", "pox-json", "pox-domain", "pox-autodiscover", "pox-srv", "mobilesync", "result",
+        "autodiscover.json", "pox-json", "pox-domain", "pox-autodiscover", "pox-srv", "mobilesync",
+        "pox-domain-casing", "result",
     ]  # fmt: skip
 
 
