@@ -45,7 +45,15 @@ class Note:
         """The headline, then the detail wrapped and indented under it."""
         if not self.detail:
             return self.headline
-        body = textwrap.fill(self.detail, width, initial_indent="  ", subsequent_indent="  ")
+        # Keys, values and paths stay whole, to be copied: `password-cleartext` is not cut at its hyphen.
+        body = textwrap.fill(
+            self.detail,
+            width,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
         return f"{self.headline}\n{body}"
 
 

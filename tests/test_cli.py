@@ -14,6 +14,8 @@ import pytest
 from lxml import etree
 from starlette.testclient import TestClient
 
+from autoconfig import __version__
+from autoconfig.cli import serving_line
 from autoconfig.errors import SettingsError
 from autoconfig.formats.dns import dns_records, render_json, render_zone
 from autoconfig.paths import SETTINGS_ENV, default_settings_path, profiles_dir
@@ -370,3 +372,14 @@ def test_healthcheck_fails_when_nothing_answers() -> None:
     result = healthcheck(free_port())
     assert result.returncode == 1
     assert "no answer" in result.stderr
+
+
+def test_the_first_line_of_serve_says_what_runs_and_where(settings_file: WriteSettings) -> None:
+    bundled = load_settings(None)
+    assert serving_line(bundled, "127.0.0.1", 8080) == (
+        f"autoconfig {__version__}: serving the bundled example settings (Académie de Paris) at "
+        "http://127.0.0.1:8080/: open it in a browser; serve your own with --settings FILE"
+    )
+    own = load_settings(settings_file())
+    line = serving_line(own, "::1", 8443)
+    assert line == f"autoconfig {__version__}: serving {own.source} ({own.summary()}) at http://[::1]:8443/"

@@ -32,7 +32,7 @@ from autoconfig.paths import SETTINGS_ENV, STATE_ENV
 from tests.helpers.certs import make_chain
 from tests.helpers.compose import COMPOSE, admin_folder, container_view
 from tests.helpers.kubernetes import pod_files, real_secrets
-from tests.helpers.live import free_port
+from tests.helpers.live import free_port, stop
 from tests.helpers.paths import ROOT
 from tests.helpers.systemd import Unit
 
@@ -100,9 +100,7 @@ def serve_verdict(layout: Layout) -> Verdict:
     try:
         serving = _answers_or_exits(process, port)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=15)
+        stop(process)  # and its workers, should the supervisor not stop them
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "Traceback" not in text, text
     if not serving:

@@ -8,22 +8,16 @@ import socket
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.helpers.certs import ChainFiles, make_chain, reissue_leaf
 from tests.helpers.live import free_port
-from tests.probe.conftest import Lab
-from tests.probe.lab import NAMES, lines
+from tests.helpers.probe_lab import NAMES, Lab, by_step, lines
 
 ORG = "jean.dupont@example.org"
 NET = "jean.dupont@example.net"
 NOW = dt.datetime.now(dt.UTC)
-
-
-def _by_step(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(r["client"], r["step"]): r for r in results}
 
 
 def test_a_missing_record_is_found_with_the_line_to_publish(lab: Lab) -> None:
@@ -32,7 +26,7 @@ def test_a_missing_record_is_found_with_the_line_to_publish(lab: Lab) -> None:
 
     with lab.with_zone("no-autodiscover", drop) as deployment:
         result = deployment.probe(ORG)
-        found = _by_step(deployment.results(ORG))
+        found = by_step(deployment.results(ORG))
     assert result.returncode == 1, result.stdout
     record = found[("dns", "autodiscover.example.org CNAME")]
     assert record["status"] == "fail"
@@ -56,7 +50,7 @@ def test_a_certificate_without_one_of_the_names_is_found(lab: Lab) -> None:
     names = tuple(n for n in NAMES if n != "autodiscover.example.org")
     with lab.with_certificate("no-autodiscover-name", names) as deployment:
         result = deployment.probe(ORG)
-        found = _by_step(deployment.results(ORG))
+        found = by_step(deployment.results(ORG))
     assert result.returncode == 1, result.stdout
     https = found[("https", "autodiscover.example.org")]
     assert https["status"] == "fail"
@@ -106,7 +100,7 @@ def test_the_profile_signer_is_judged_as_ios_does(lab: Lab, case: str) -> None:
     expected = SIGNERS[case]
     with lab.with_signing(case, _signing_files(lab, case)) as deployment:
         result = deployment.probe(ORG)
-        found = _by_step(deployment.results(ORG))
+        found = by_step(deployment.results(ORG))
     assert result.returncode == expected.exit_code, result.stdout
     signer = found[("apple", "signer")]
     assert signer["status"] == expected.status
@@ -132,7 +126,7 @@ def test_a_pacc_digest_that_does_not_match_is_found(lab: Lab) -> None:
 
     with lab.with_zone("other-digest", change) as deployment:
         result = deployment.probe(NET)
-        found = _by_step(deployment.results(NET))
+        found = by_step(deployment.results(NET))
     assert result.returncode == 1, result.stdout
     record = found[("dns", "_ua-auto-config.example.net TXT")]
     assert record["status"] == "fail"
@@ -158,7 +152,7 @@ def test_a_service_serving_other_settings_is_found(lab: Lab, tmp_path: Path) -> 
     settings.write_text(changed, encoding="utf-8")
     deployment = replace(lab.healthy, settings=settings)
     result = deployment.probe(ORG)
-    found = _by_step(deployment.results(ORG))
+    found = by_step(deployment.results(ORG))
     assert result.returncode == 1, result.stdout
     for client in ("thunderbird", "thunderbird-android", "outlook", "apple"):
         assert found[(client, "result")]["status"] == "fail", client

@@ -1,17 +1,15 @@
 """`autoconfig probe` against what the field gets wrong beside the service: an AAAA record that leads
 nowhere or to another server, and an organisation's main site that answers Thunderbird's autodiscover
 POST with 401, hangs, or passes it on case-sensitively. One nginx serves every fault, each on its own
-port (tests/probe/lab.py, FIELD_FAULTS); DNS and the service are the lab's."""
+port (tests/helpers/probe_lab.py, FIELD_FAULTS); DNS and the service are the lab's."""
 
 from __future__ import annotations
 
 import base64
 import time
-from typing import Any
 
 from autoconfig.probe.mainsite import DUMMY_PASSWORD, basic_authorization
-from tests.probe.conftest import Field, Lab
-from tests.probe.lab import NAMES, lines
+from tests.helpers.probe_lab import NAMES, Field, Lab, by_step, lines
 
 ORG = "jean.dupont@example.org"
 NET = "jean.dupont@example.net"
@@ -19,19 +17,15 @@ ORG_NAMES = ("autoconfig.example.org", "example.org", "autodiscover.example.org"
 MAIN_SITE_FIX = "pass /autodiscover/autodiscover.xml of https://example.org to this service"
 
 
-def _by_step(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(r["client"], r["step"]): r for r in results}
-
-
 def test_the_healthy_lab_passes_each_family_and_the_main_site(lab: Lab) -> None:
-    found = _by_step(lab.healthy.results(ORG))
+    found = by_step(lab.healthy.results(ORG))
     for host in ORG_NAMES:
         assert found[("https", f"{host} IPv4")]["detail"].startswith("127.0.0.1: "), host
         assert found[("https", f"{host} IPv6")]["detail"].startswith("::1: "), host
         assert found[("https", f"{host} IPv6")]["status"] == "pass", host
     exchange = found[("thunderbird", "exchange-domain")]
     assert exchange["status"] == "pass"
-    assert exchange["detail"].startswith("HTTP 200 in ")
+    assert exchange["detail"].startswith("HTTP 200 within 1 s, ")
     assert "the service's answer (IMAP imap.example.org:143 STARTTLS" in exchange["detail"]
     assert exchange["url"] == "https://example.org/autodiscover/autodiscover.xml"
     casing = found[("outlook", "pox-domain-casing")]
@@ -48,7 +42,7 @@ def test_the_probe_never_sends_a_password() -> None:
 def test_an_aaaa_record_where_nothing_answers_fails_per_name(field: Field) -> None:
     deployment = field.at("ipv6-down")
     result = deployment.probe(ORG)
-    found = _by_step(deployment.results(ORG))
+    found = by_step(deployment.results(ORG))
     assert result.returncode == 1, result.stdout
     for host in ORG_NAMES:
         assert found[("https", f"{host} IPv4")]["status"] == "pass", host
@@ -68,7 +62,7 @@ def test_an_aaaa_record_where_nothing_answers_fails_per_name(field: Field) -> No
 
 
 def test_an_aaaa_record_leading_to_another_server_is_found(field: Field) -> None:
-    found = _by_step(field.at("ipv6-other").results(ORG))
+    found = by_step(field.at("ipv6-other").results(ORG))
     ipv6 = found[("https", "autodiscover.example.org IPv6")]
     assert ipv6["status"] == "fail"
     assert "certificate is not valid for 'autodiscover.example.org'" in ipv6["detail"]
@@ -83,11 +77,11 @@ def test_an_aaaa_record_leading_to_another_server_is_found(field: Field) -> None
 def test_a_main_site_answering_401_is_an_error(field: Field) -> None:
     deployment = field.at("main-401")
     result = deployment.probe(ORG)
-    found = _by_step(deployment.results(ORG))
+    found = by_step(deployment.results(ORG))
     assert result.returncode == 1, result.stdout
     exchange = found[("thunderbird", "exchange-domain")]
     assert exchange["status"] == "fail"
-    assert exchange["detail"].startswith("HTTP 401 in ")
+    assert exchange["detail"].startswith("HTTP 401 within 1 s ")
     assert 'Basic realm="Intranet"' in exchange["detail"]
     assert '"Exchange auth error"' in exchange["detail"]
     assert exchange["fix"].startswith(MAIN_SITE_FIX)
@@ -102,7 +96,7 @@ def test_a_main_site_answering_401_is_an_error(field: Field) -> None:
 def test_a_main_site_that_hangs_is_an_error_in_bounded_time(field: Field) -> None:
     deployment = field.at("main-hangs")
     start = time.monotonic()
-    found = _by_step(deployment.results(ORG, "--timeout", "1"))
+    found = by_step(deployment.results(ORG, "--timeout", "1"))
     elapsed = time.monotonic() - start
     assert elapsed < 20, elapsed
     exchange = found[("thunderbird", "exchange-domain")]
@@ -118,7 +112,7 @@ def test_a_main_site_that_hangs_is_an_error_in_bounded_time(field: Field) -> Non
 def test_a_main_site_passing_the_path_case_sensitively_is_warned(field: Field) -> None:
     deployment = field.at("main-case")
     result = deployment.probe(ORG)
-    found = _by_step(deployment.results(ORG))
+    found = by_step(deployment.results(ORG))
     assert result.returncode == 0, result.stdout
     assert found[("thunderbird", "exchange-domain")]["status"] == "pass"
     casing = found[("outlook", "pox-domain-casing")]
@@ -142,14 +136,14 @@ def test_a_name_without_aaaa_is_fine(lab: Lab) -> None:
         return [r for r in records if r != "dav.example.org. 3600 IN AAAA ::1"]
 
     with lab.with_zone("no-dav-aaaa", drop) as deployment:
-        found = _by_step(deployment.results(ORG))
+        found = by_step(deployment.results(ORG))
     ipv6 = found[("https", "dav.example.org IPv6")]
     assert (ipv6["status"], ipv6["detail"]) == ("pass", "no AAAA record: reached over IPv4 only")
     assert found[("https", "dav.example.org IPv4")]["status"] == "pass"
 
 
 def test_at_leaves_the_families_out(lab: Lab) -> None:
-    found = _by_step(lab.healthy.results(ORG, "--at", "127.0.0.1"))
+    found = by_step(lab.healthy.results(ORG, "--at", "127.0.0.1"))
     assert [step for client, step in found if step.endswith(("IPv4", "IPv6"))] == []
     assert found[("thunderbird", "exchange-domain")]["status"] == "pass"
 
@@ -158,7 +152,7 @@ def test_one_certificate_missing_several_names_gets_one_fix(lab: Lab) -> None:
     missing = ("autodiscover.example.net", "ua-auto-config.example.net")
     names = tuple(n for n in NAMES if n not in missing)
     with lab.with_certificate("no-net-names", names) as deployment:
-        found = _by_step(deployment.results(NET))
+        found = by_step(deployment.results(NET))
     for host in missing:
         https = found[("https", host)]
         assert https["status"] == "fail", host

@@ -7,8 +7,7 @@ import json
 
 import httpx2
 
-from tests.probe.conftest import Lab
-from tests.probe.lab import lines
+from tests.helpers.probe_lab import Lab, lines
 
 ORG = "jean.dupont@example.org"  # STARTTLS: no PACC document, a calendar and contacts
 NET = "jean.dupont@example.net"  # implicit TLS: a PACC document

@@ -11,8 +11,8 @@ import signal
 import socket
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.helpers.certs import Chain, key_pem, make_key, pem
+from tests.helpers.certs import Chain, ChainFiles, key_pem, make_key, pem
 from tests.helpers.commands import autoconfig
-from tests.helpers.live import free_port, wait_for
+from tests.helpers.live import free_port, serving, wait_for
 from tests.helpers.nginx import running as nginx_running
 from tests.helpers.nginx import tail, write_config
-from tests.helpers.settings import provider_data, settings_data
+from tests.helpers.settings import provider_data, settings_data, write_settings
 
 KNOTD = shutil.which("knotd") or "/usr/sbin/knotd"
 LOOPBACK = "127.0.0.1"
@@ -366,3 +366,55 @@ def lines(output: str, status: str) -> list[str]:
 
 
 Edit = Callable[[list[str]], list[str]]
+
+
+def by_step(results: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The results of a `--json` run by (client, step)."""
+    return {(r["client"], r["step"]): r for r in results}
+
+
+# --- the lab, as tests/probe/conftest.py starts it ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lab:
+    folder: Path
+    chain: Chain  # the test CA: it issues the web server's certificate, and the leaf signs profiles
+    healthy: Deployment
+    records: list[str]  # what `autoconfig dns` prints for the lab's settings
+    service_port: int  # `autoconfig serve`, behind nginx
+    certificate: tuple[Path, Path]  # the web server's fullchain and key, for every name
+
+    @contextmanager
+    def with_zone(self, name: str, edit: Edit) -> Iterator[Deployment]:
+        """The deployment with its DNS records (those `autoconfig dns` prints, and the addresses) edited."""
+        with knot(self.folder / name, zone_files(self.records, edit)) as resolver:
+            yield replace(self.healthy, resolver=resolver)
+
+    @contextmanager
+    def with_certificate(self, name: str, names: tuple[str, ...]) -> Iterator[Deployment]:
+        """The deployment behind a web server whose certificate (same CA) names only `names`."""
+        certificate, key = issue_server_certificate(self.chain, names, self.folder / name)
+        with nginx(self.folder / name / "nginx", self.service_port, certificate, key) as (https, http):
+            yield replace(self.healthy, https_port=https, http_port=http)
+
+    @contextmanager
+    def with_signing(self, name: str, signing: ChainFiles) -> Iterator[Deployment]:
+        """The deployment with profiles signed by another certificate: its own settings and service."""
+        folder = self.folder / name
+        settings = write_settings(folder, probe_settings(signing.signing_data()))
+        with ExitStack() as stack:
+            server = stack.enter_context(serving(folder / "serve", settings=settings))
+            https, http = stack.enter_context(nginx(folder / "nginx", server.port, *self.certificate))
+            yield replace(self.healthy, settings=settings, https_port=https, http_port=http)
+
+
+@dataclass(frozen=True)
+class Field:
+    """The lab's deployment as the field gets it wrong: one nginx, one https port per fault."""
+
+    ports: dict[str, int]
+    healthy: Deployment
+
+    def at(self, fault: str) -> Deployment:
+        return replace(self.healthy, https_port=self.ports[fault])
