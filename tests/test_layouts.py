@@ -295,3 +295,18 @@ def test_compose_without_the_admins_certificate_fails_both(root: Path) -> None:
     layout = Layout(root, container_view(COMPOSE, root / "container"), {STATE_ENV: str(state_folder(root))})
     checked = assert_agree(layout, valid=False)
     assert "fullchain.pem" in checked.report
+
+
+def test_systemd_signing_with_a_certificate_not_yet_issued_fails_both(root: Path) -> None:
+    # docs/systemd.md's recipe names the Let's Encrypt lineage; before certbot has run it is not there.
+    layout = systemd(root)
+    assert layout.settings is not None
+    live = root / "etc" / "letsencrypt" / "live" / "autoconfig.ac-paris.fr"
+    text = layout.settings.read_text(encoding="utf-8")
+    signing = f'\n[signing]\ncertificate = "{live}/fullchain.pem"\nkey = "{live}/privkey.pem"\n'
+    layout.settings.write_text(
+        text.replace("\n[[providers]]", signing + "\n[[providers]]", 1), encoding="utf-8"
+    )
+    checked = assert_agree(layout, valid=False)
+    assert "signing.certificate" in checked.report
+    assert "signing.key" in checked.report
