@@ -1,7 +1,10 @@
 """CMS/PKCS#7 signing of Apple profiles, in-process with `cryptography`. The only module that touches keys.
 
-Keys are read once, at start, and never logged or served. A certificate that does not match its key,
-or a chain out of order, refuses to start; expiry is reported.
+Keys are read once, at start, and never logged or served. At every load the signer checks itself
+(signing_check.py): a key that is not the certificate's, a chain out of order or missing its
+intermediate, a certificate expired, not yet valid or not for signing, or a test signature that does
+not verify, is a problem like any other, so `check` reports it, `serve` refuses to start and a reload
+keeps the previous signer. A certificate expiring within 30 days is a warning.
 """
 
 from __future__ import annotations
@@ -12,13 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from autoconfig.errors import Note, Problem, SettingsError
+from autoconfig.errors import Note, Problem, SettingsError, counted
+from autoconfig.formats.signing_check import (
+    chain_problems,
+    date_problems,
+    signature_problems,
+    subject,
+    usage_problems,
+)
 from autoconfig.paths import is_bundled_default, state_dir, write_private
 from autoconfig.settings import Settings, SigningSettings
 
@@ -81,7 +90,10 @@ class Signer:
             )
         elif days < EXPIRY_WARNING_DAYS:
             notes.append(
-                Note(f"the signing certificate expires in {days} days ({self.not_after:%Y-%m-%d}): renew it")
+                Note(
+                    f"the signing certificate expires in {counted(days, 'day')} "
+                    f"({self.not_after:%Y-%m-%d}): renew it"
+                )
             )
         if self.development:
             notes.append(
@@ -104,21 +116,29 @@ def signer_from_pem(certificate: bytes, key: bytes, *, development: bool = False
     return Signer(x509.load_pem_x509_certificate(certificate), loaded, (), development=development)
 
 
-def signer_for(settings: Settings) -> Signer | None:
+def signer_for(settings: Settings, *, dates: bool = True) -> Signer | None:
     """The signer the settings ask for: their [signing], the development one for the bundled default
-    without [signing], or None (profiles served unsigned)."""
+    without [signing], or None (profiles served unsigned).
+
+    `dates=False` leaves out the check of the certificates' dates: for a worker building what its
+    supervisor already checked, which must serve it even once the certificate has expired since."""
     if settings.signing is not None:
         # The files as they were read with the settings: what `check` accepted is what signs.
-        return load_signer(settings.signing, settings.source, settings.file_bytes)
+        return load_signer(settings.signing, settings.source, settings.file_bytes, dates=dates)
     if is_bundled_default(settings.source):
         return development_signer()
     return None
 
 
 def load_signer(
-    signing: SigningSettings, source: Path | str = "settings", read: Callable[[Path], bytes] = Path.read_bytes
+    signing: SigningSettings,
+    source: Path | str = "settings",
+    read: Callable[[Path], bytes] = Path.read_bytes,
+    *,
+    dates: bool = True,
 ) -> Signer:
-    """Read and check the signing files. Raises SettingsError naming the key, the file and the fix."""
+    """Read the signing files and check the signer they make (signing_check.py), its dates unless
+    `dates` is False. Raises SettingsError naming the key, the value, why and the fix."""
     problems: list[Problem] = []
     certificates = _read_certificates(read, signing.certificate, "signing.certificate", problems)
     key = _read_key(read, signing.key, problems)
@@ -129,13 +149,14 @@ def load_signer(
         raise SettingsError(source, problems)
     leaf = certificates[0]
     assert key is not None  # noqa: S101 - no problem reported means the key was read
-    if leaf.public_key().public_bytes(*_SPKI) != key.public_key().public_bytes(*_SPKI):
+    matches = leaf.public_key().public_bytes(*_SPKI) == key.public_key().public_bytes(*_SPKI)
+    if not matches:
         problems.append(
             Problem(
                 "signing.key",
                 str(signing.key),
                 f"this key does not belong to the certificate in {signing.certificate.name} "
-                f"({_subject(leaf)})",
+                f"({subject(leaf)})",
                 "give the private key issued with that certificate "
                 "(for Let's Encrypt: privkey.pem beside fullchain.pem)",
             )
@@ -143,17 +164,20 @@ def load_signer(
     # The same certificate twice (fullchain.pem, then chain.pem or cert.pem again, as Let's Encrypt
     # ships them) is no disorder: repeats are dropped before the order is checked.
     chain = _dedupe([leaf, *chain])[1:]
-    problems += _check_order(leaf, chain)
+    where = str(signing.certificate)
+    problems += chain_problems(leaf, chain) + usage_problems(leaf, where)
+    if dates:
+        problems += date_problems(leaf, where, chain, dt.datetime.now(dt.UTC))
+    signer = Signer(leaf, key, tuple(chain))
+    if matches:
+        # The profile signer's own path, verified as a device would: what passes here is what ships.
+        problems += signature_problems(signer.sign, leaf, chain, str(signing.key))
     if problems:
         raise SettingsError(source, problems)
-    return Signer(leaf, key, tuple(chain))
+    return signer
 
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _subject(certificate: x509.Certificate) -> str:
-    return certificate.subject.rfc4514_string()
 
 
 def _read_certificates(
@@ -198,26 +222,6 @@ def _read_key(read: Callable[[Path], bytes], path: Path, problems: list[Problem]
         )
         return None
     return key
-
-
-def _check_order(leaf: x509.Certificate, chain: list[x509.Certificate]) -> list[Problem]:
-    """Each certificate must be issued by the next one: leaf, its issuer, that one's issuer…"""
-    issued = leaf
-    for index, certificate in enumerate(chain):
-        try:
-            issued.verify_directly_issued_by(certificate)
-        except (ValueError, TypeError, InvalidSignature):
-            return [
-                Problem(
-                    "signing.chain",
-                    f"{_subject(certificate)} at position {index + 1}",
-                    f"{_subject(issued)} is not issued by the certificate after it",
-                    "list the intermediates in order, the leaf's issuer first "
-                    "(as in Let's Encrypt's fullchain.pem)",
-                )
-            ]
-        issued = certificate
-    return []
 
 
 def _dedupe(certificates: list[x509.Certificate]) -> list[x509.Certificate]:

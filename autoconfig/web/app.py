@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.types import Scope
 
 from autoconfig.errors import RequestError, SettingsError
-from autoconfig.formats.signing import Signer
+from autoconfig.formats.signing import Signer, signer_for
 from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.serving.snapshot import Snapshot
 from autoconfig.settings import Settings, load_settings, settings_warnings
@@ -101,15 +101,21 @@ def apply_snapshot(app: Starlette, snapshot: Snapshot) -> None:
 def loaded_from_snapshot(snapshot: Snapshot) -> Loaded:
     """The supervisor's settings, compiled: its development signer when it made one (so that every
     worker signs with the same), else the signer the settings name."""
-    development = snapshot.signer_override()
-    return Loaded.build(snapshot.settings(), development or UNSET, snapshot.notes)
+    settings = snapshot.settings()
+    return Loaded.build(settings, _snapshot_signer(snapshot, settings), snapshot.notes)
+
+
+def _snapshot_signer(snapshot: Snapshot, settings: Settings) -> Signer | None:
+    # The supervisor judged the certificate's dates when it checked: a worker serves what it accepted,
+    # even once the certificate has expired since (the next reload or restart refuses it).
+    return snapshot.signer_override() or signer_for(settings, dates=False)
 
 
 def app_for_snapshot(snapshot: Snapshot) -> Starlette:
     """A worker's application: SIGHUP is the supervisor's, which hands new snapshots instead."""
-    development = snapshot.signer_override()
+    settings = snapshot.settings()
     return create_app(
-        snapshot.settings(), signer=development or UNSET, notes=snapshot.notes, reload_on_hangup=False
+        settings, signer=_snapshot_signer(snapshot, settings), notes=snapshot.notes, reload_on_hangup=False
     )
 
 

@@ -209,14 +209,18 @@ def test_root_at_the_end_of_the_chain_is_accepted(
 
 
 def test_without_the_intermediate_openssl_cannot_build_the_chain(
-    ec_files: ChainFiles, tmp_path: Path
+    chains: dict[KeyKind, Chain], ec_files: ChainFiles, tmp_path: Path
 ) -> None:
-    # Why the intermediates are sent: with the leaf alone the device has no path to the root.
-    signer = load(tmp_path, ec_files.signing_data(ec_files.leaf))
-    assert signer.chain == ()
-    result = cms_verify(signer.sign(b"x"), ec_files.root, tmp_path)
+    # Why a leaf sent alone is refused (test_signing_check.py): the device has no path to the root.
+    chain = chains["ec"]
+    alone = Signer(chain.leaf, chain.leaf_key, ())
+    result = cms_verify(alone.sign(b"x"), ec_files.root, tmp_path)
     assert result.returncode != 0
     assert b"unable to get local issuer certificate" in result.stderr
+    error = refusal(tmp_path, ec_files.signing_data(ec_files.leaf))
+    assert [(p.path, p.found) for p in error.problems] == [
+        ("signing.chain", "CN=autoconfig.example.org,O=autoconfig tests alone")
+    ]
 
 
 # --- refused at start -----------------------------------------------------------------------------------
@@ -266,8 +270,11 @@ def test_fullchain_with_the_intermediate_first(ec_files: ChainFiles, tmp_path: P
     reversed_chain = ec_files.folder / "reversed.pem"
     reversed_chain.write_bytes(ec_files.intermediate.read_bytes() + ec_files.leaf.read_bytes())
     error = refusal(tmp_path, ec_files.signing_data(reversed_chain))
-    assert [p.path for p in error.problems] == ["signing.key", "signing.chain"]
+    assert [p.path for p in error.problems] == ["signing.key", "signing.chain", "signing.certificate"]
     assert "CN=EC Intermediate CA" in error.problems[0].message
+    # The CA certificate first may not sign, and the fix says where the service's own goes.
+    assert error.problems[2].message.endswith("may not sign: its key usage lacks digitalSignature")
+    assert "the service's own certificate comes first" in error.problems[2].fix
 
 
 def test_intermediate_of_another_pki(ec_files: ChainFiles, other_chain: Chain, tmp_path: Path) -> None:
@@ -382,6 +389,18 @@ def _cli_case(case: str, files: ChainFiles, other: Chain, folder: Path) -> tuple
         locked = folder / "privkey.pem"
         locked.write_bytes(key_pem(other.leaf_key, password=b"secret"))
         return files.signing_data(None, locked), f"  signing.key: found {locked}\n    the key is protected"
+    if case == "expired":
+        now = dt.datetime.now(dt.UTC)
+        old = reissue_leaf(other, now - dt.timedelta(days=100), now - dt.timedelta(days=10))
+        expired = old.write(folder / "expired")
+        day = f"{old.leaf.not_valid_after_utc:%Y-%m-%d}"
+        return expired.signing_data(), (
+            f"  signing.certificate: found {expired.fullchain}\n"
+            f"    CN=autoconfig.example.org,O=autoconfig tests expired on {day}: "
+        )
+    if case == "no-intermediate":
+        signing = files.signing_data(files.leaf)
+        return signing, "  signing.chain: found CN=autoconfig.example.org,O=autoconfig tests alone\n"
     if case == "chain-order":
         signing = files.signing_data(files.leaf, None, files.root, files.intermediate)
         return signing, "  signing.chain: found CN=EC Root CA,O=autoconfig tests at position 1\n"
@@ -398,6 +417,10 @@ def _cli_case(case: str, files: ChainFiles, other: Chain, folder: Path) -> tuple
         ("check", "encrypted-key"),
         ("serve", "chain-order"),
         ("check", "not-pem"),
+        ("check", "expired"),
+        ("serve", "expired"),
+        ("check", "no-intermediate"),
+        ("serve", "no-intermediate"),
     ],
 )
 def test_cli_refuses_unusable_signing_files(
@@ -450,8 +473,7 @@ def _signer_valid(chains: dict[KeyKind, Chain], tmp_path: Path, days: float) -> 
         (30.5, []),
         (29.5, ["the signing certificate expires in 29 days ({day}): renew it"]),
         (0.5, ["the signing certificate expires in 0 days ({day}): renew it"]),
-        (-0.5, ["the signing certificate expired on {day}: iOS shows profiles as Not Verified"]),
-        (-40, ["the signing certificate expired on {day}: iOS shows profiles as Not Verified"]),
+        (1.5, ["the signing certificate expires in 1 day ({day}): renew it"]),
     ],
 )
 def test_expiry_warnings(
@@ -460,7 +482,7 @@ def test_expiry_warnings(
     days: float,
     expected: list[str],
 ) -> None:
-    # An expired certificate still starts the service (profiles stay installable); it is reported.
+    # Expiring soon is a warning; expired is refused at load (test_signing_check.py).
     signer = _signer_valid(chains, tmp_path, days)
     day = f"{signer.not_after:%Y-%m-%d}"
     assert [note.headline for note in signer.warnings()] == [text.format(day=day) for text in expected]

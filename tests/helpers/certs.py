@@ -2,7 +2,8 @@
 
 `make_chain` builds root CA -> intermediate CA -> leaf, RSA or ECDSA, with the leaf valid when asked;
 `Chain.write` puts them in a folder as PEM files, in the shapes a server's TLS folder holds them
-(Let's Encrypt's `fullchain.pem` and `privkey.pem` among them).
+(Let's Encrypt's `fullchain.pem` and `privkey.pem` among them). `reissue_leaf` makes the leaves a signer
+must refuse: expired, not yet valid, without digitalSignature, for another use, issued by the root.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def _key_usage(*, ca: bool) -> x509.KeyUsage:
+def _key_usage(*, ca: bool, digital_signature: bool = True) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=not ca,
+        digital_signature=digital_signature and not ca,
         content_commitment=False,
         key_encipherment=False,
         data_encipherment=False,
@@ -62,6 +63,8 @@ def _certificate(
     not_before: dt.datetime,
     not_after: dt.datetime,
     path_length: int | None,
+    digital_signature: bool = True,
+    usages: tuple[x509.ObjectIdentifier, ...] = (ExtendedKeyUsageOID.SERVER_AUTH,),
 ) -> x509.Certificate:
     ca = path_length is not None
     builder = (
@@ -73,7 +76,7 @@ def _certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
-        .add_extension(_key_usage(ca=ca), critical=True)
+        .add_extension(_key_usage(ca=ca, digital_signature=digital_signature), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     if issuer is not None:
@@ -85,7 +88,7 @@ def _certificate(
         # A web server's certificate, as Let's Encrypt issues them: the kind iOS shows as Verified.
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.DNSName(LEAF_HOST)]), critical=False
-        ).add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        ).add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
@@ -166,9 +169,14 @@ def make_chain(
     now = dt.datetime.now(dt.UTC)
     ca_from, ca_until = now - dt.timedelta(days=3650), now + dt.timedelta(days=3650)
     root_key, intermediate_key, leaf_key = make_key(kind), make_key(kind), make_key(kind)
-    ca = {"not_before": ca_from, "not_after": ca_until}
     root = _certificate(
-        f"{name} Root CA", key=root_key, issuer=None, issuer_key=root_key, path_length=1, **ca
+        f"{name} Root CA",
+        key=root_key,
+        issuer=None,
+        issuer_key=root_key,
+        path_length=1,
+        not_before=ca_from,
+        not_after=ca_until,
     )
     intermediate = _certificate(
         f"{name} Intermediate CA",
@@ -176,7 +184,8 @@ def make_chain(
         issuer=root,
         issuer_key=root_key,
         path_length=0,
-        **ca,
+        not_before=ca_from,
+        not_after=ca_until,
     )
     chain = Chain(root, root_key, intermediate, intermediate_key, root, leaf_key)
     return reissue_leaf(
@@ -186,16 +195,27 @@ def make_chain(
     )
 
 
-def reissue_leaf(chain: Chain, not_before: dt.datetime, not_after: dt.datetime) -> Chain:
-    """The same CAs and leaf key, with a leaf valid for other dates (expiring, expired)."""
+def reissue_leaf(
+    chain: Chain,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    *,
+    digital_signature: bool = True,
+    usages: tuple[x509.ObjectIdentifier, ...] = (ExtendedKeyUsageOID.SERVER_AUTH,),
+    by_root: bool = False,
+) -> Chain:
+    """The same CAs and leaf key, with a leaf valid for other dates (expiring, expired), without the
+    digitalSignature key usage, for other extended key usages, or issued by the root itself."""
     leaf = _certificate(
         LEAF_HOST,
         key=chain.leaf_key,
-        issuer=chain.intermediate,
-        issuer_key=chain.intermediate_key,
+        issuer=chain.root if by_root else chain.intermediate,
+        issuer_key=chain.root_key if by_root else chain.intermediate_key,
         not_before=not_before,
         not_after=not_after,
         path_length=None,
+        digital_signature=digital_signature,
+        usages=usages,
     )
     return Chain(chain.root, chain.root_key, chain.intermediate, chain.intermediate_key, leaf, chain.leaf_key)
 

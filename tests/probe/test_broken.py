@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.helpers.certs import ChainFiles, make_chain, reissue_leaf
 from tests.helpers.live import free_port
@@ -73,6 +74,7 @@ class SignerCase:
     exit_code: int
 
 
+EXPIRES_IN_SECONDS = 8  # long enough for the service to start and check it, short enough to wait for
 SIGNERS = {
     "expired": SignerCase("fail", "expired on", "renew the certificate [signing] names", 1),
     "expiring": SignerCase(
@@ -88,8 +90,10 @@ SIGNERS = {
 def _signing_files(lab: Lab, case: str) -> ChainFiles:
     folder = lab.folder / f"signer-{case}"
     if case == "expired":
-        # The lab's own CA, so that only the dates are wrong.
-        return reissue_leaf(lab.chain, NOW - dt.timedelta(days=100), NOW - dt.timedelta(days=2)).write(folder)
+        # The lab's own CA, so that only the dates are wrong. A service refuses to start with an expired
+        # certificate: this one expires while it serves, as in the field.
+        ends = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=EXPIRES_IN_SECONDS)
+        return reissue_leaf(lab.chain, NOW - dt.timedelta(days=100), ends).write(folder)
     if case == "expiring":
         return reissue_leaf(lab.chain, NOW - dt.timedelta(days=80), NOW + dt.timedelta(days=10)).write(folder)
     return make_chain("ec", name="Elsewhere").write(folder)
@@ -98,7 +102,11 @@ def _signing_files(lab: Lab, case: str) -> ChainFiles:
 @pytest.mark.parametrize("case", sorted(SIGNERS))
 def test_the_profile_signer_is_judged_as_ios_does(lab: Lab, case: str) -> None:
     expected = SIGNERS[case]
-    with lab.with_signing(case, _signing_files(lab, case)) as deployment:
+    files = _signing_files(lab, case)
+    with lab.with_signing(case, files) as deployment:
+        if case == "expired":
+            ends = x509.load_pem_x509_certificate(files.leaf.read_bytes()).not_valid_after_utc
+            time.sleep(max(0.0, (ends - dt.datetime.now(dt.UTC)).total_seconds() + 1))
         result = deployment.probe(ORG)
         found = by_step(deployment.results(ORG))
     assert result.returncode == expected.exit_code, result.stdout
