@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import json
 import logging
 import logging.config
+import socket
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
-from .errors import Note, Problem, SettingsError
+from .errors import SettingsError, counted
 from .formats.dns import dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
-from .formats.signing import new_development_signer, signer_for
 from .formats.thunderbird import build_clientconfig, generic_answer_notes
-from .paths import SETTINGS_ENV, is_bundled_default, state_dir
-from .serving.snapshot import Snapshot
-from .settings import Settings, load_settings, settings_warnings
+from .paths import SETTINGS_ENV
+from .serving.startup import log_config, serving_line, serving_snapshot
+from .settings import Settings, load_settings
 from .settings.reference import settings_reference
-from .web.accesslog import stored_hash_key
 from .web.funnel import summary_table
-
-MIN_HASH_KEY_BYTES = 16
 
 SETTINGS_OPTION = click.option(
     "--settings",
@@ -39,27 +38,6 @@ SETTINGS_OPTION = click.option(
 )
 
 
-def log_config(level: str = "INFO") -> dict[str, Any]:
-    """Logging for uvicorn and the app: access lines on stdout, everything else on stderr."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
-            "access": {"format": "%(message)s"},  # the line holds its own time (JSON: one object a line)
-        },
-        "handlers": {
-            "stderr": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"},
-            "access": {"class": "logging.StreamHandler", "formatter": "access", "stream": "ext://sys.stdout"},
-        },
-        "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "autoconfig": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "autoconfig.access": {"handlers": ["access"], "level": level, "propagate": False},
-        },
-    }
-
-
 class CommandError(click.ClickException):
     """A failure the command reports as it is, on standard error, exiting 1: a settings report, a file
     that cannot be read, a service that does not answer."""
@@ -68,22 +46,75 @@ class CommandError(click.ClickException):
         click.echo(self.format_message(), err=True)
 
 
-def settings_notes(settings: Settings) -> list[Note]:
-    """What `check` and `serve` warn about. A provider without a PACC document is not among them: most
-    offer STARTTLS, which PACC cannot describe, and that is a choice, not a fault (`dns` says it)."""
-    return settings_warnings(settings) + generic_answer_notes(settings)
+class OneLineUsageError(click.UsageError):
+    """A command line click cannot take (a missing option, a folder where a file is wanted): one line
+    with the command, what is wrong and where the help is, exit 2, instead of click's usage block."""
+
+    def show(self, file: Any = None) -> None:
+        where = command_name(self.ctx)
+        click.echo(f"{where}: {self.format_message()} See {where} --help.", err=True)
 
 
-def _settings(path: Path | None) -> Settings:
+def command_name(ctx: click.Context | None, subcommand: str | None = None) -> str:
+    """`autoconfig render`, also when run as `python -m autoconfig` (the name the docs give)."""
+    names = [subcommand] if subcommand else []
+    while ctx is not None and ctx.parent is not None:
+        names.insert(0, ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(["autoconfig", *names])
+
+
+@contextmanager
+def _usage_in_one_line() -> Iterator[None]:
+    try:
+        yield
+    except OneLineUsageError:
+        raise
+    except click.UsageError as exc:
+        raise OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
+class Commands(click.Group):
+    """The `autoconfig` group: what goes wrong on the command line, or on writing the output, is one line.
+
+    Usage errors are raised while the group parses its own options and while it parses a command's
+    (both below); a closed pipe is click's (exit 1, silent); any other error on writing standard output
+    (a full disk) is said in one line.
+    """
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        with _usage_in_one_line():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _usage_in_one_line():
+            try:
+                return super().invoke(ctx)
+            except OSError as exc:
+                if exc.errno == errno.EPIPE or not _writing_output(exc):
+                    raise
+                command = command_name(ctx, ctx.invoked_subcommand)
+                raise CommandError(f"{command}: cannot write the output: {exc.strerror or exc}") from None
+
+
+def _writing_output(exc: OSError) -> bool:
+    """Whether the error came from writing standard output (it names no file; ours all do)."""
+    return exc.filename is None and exc.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def _settings(path: Path | None, option: str = "--settings") -> Settings:
     """The settings alone, for commands that publish what they say (dns, render): these need no access
-    to the signing key, and make no development certificate."""
+    to the signing key, and make no development certificate. `option`: the option that named the file,
+    for the fix of a file that cannot be read."""
     try:
         return load_settings(path)
     except SettingsError as exc:
-        raise CommandError(exc.render()) from None
+        raise CommandError(exc.brief().replace("given to --settings", f"given to {option}")) from None
 
 
-@click.group()
+@click.group(cls=Commands)
 @click.version_option(__version__, prog_name="autoconfig")
 def main() -> None:
     """Mail client autoconfiguration from one settings file."""
@@ -131,7 +162,7 @@ def serve(
     try:
         snapshot, notes = serving_snapshot(settings_path)
     except SettingsError as exc:
-        raise CommandError(exc.render()) from None
+        raise CommandError(exc.brief()) from None
     settings = snapshot.settings()
     try:
         check_address(host, port)
@@ -140,7 +171,10 @@ def serve(
             f"{host}:{port} is already in use: stop what listens there, or choose another --port"
         ) from None
     except OSError as exc:
-        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise CommandError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; give --host an address of this machine "
+            "(127.0.0.1, or 0.0.0.0 for every one)"
+        ) from None
     logger.info("%s", serving_line(settings, host, port))
     for note in notes:
         logger.warning("%s", note.headline)
@@ -164,105 +198,98 @@ def serve(
     sys.exit(supervisor.run())
 
 
-def serving_line(settings: Settings, host: str, port: int) -> str:
-    """The first line a service logs: what it serves, and where to look."""
-    shown = f"[{host}]" if ":" in host else host
-    where = f"http://{shown}:{port}/"
-    if is_bundled_default(settings.source):
-        names = ", ".join(provider.name for provider in settings.providers)
-        return (
-            f"autoconfig {__version__}: serving the bundled example settings ({names}) at {where}: open it "
-            "in a browser; serve your own with --settings FILE"
-        )
-    return f"autoconfig {__version__}: serving {settings.source} ({settings.summary()}) at {where}"
-
-
-def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[Note]]:
-    """Every check `serve` makes before it serves, and so every check `check` makes: the settings with
-    their files and signing chain, the log-hash key, the state folder; then what the workers need (the
-    development certificate, the log-hash key) and what to warn about. Raises SettingsError.
-
-    The state folder holds the development certificate and the log-hash key: when it cannot be written
-    they live in memory only, which is said (and /healthz says it too); the service still starts.
-    """
-    settings = load_settings(path)
-    notes = settings_notes(settings)
-    state_notes: list[Note] = []
-    try:
-        signer = signer_for(settings)
-    except OSError as exc:
-        signer = new_development_signer()
-        state_notes.append(
-            Note(
-                f"the state folder {state_dir()} cannot be written ({exc.strerror or exc}): the development "
-                "signing certificate changes at each restart",
-                "it lives in memory only; make the folder writable, set AUTOCONFIG_STATE_DIR, or configure "
-                "[signing]",
-            )
-        )
-    hash_key: bytes | None = None
-    if settings.service.log_hash_key_file is not None:
-        content = settings.file_bytes(settings.service.log_hash_key_file)
-        if len(content) < MIN_HASH_KEY_BYTES:
-            raise SettingsError(
-                settings.source,
-                [
-                    Problem(
-                        "service.log_hash_key_file",
-                        str(settings.service.log_hash_key_file),
-                        f"the key is {len(content)} bytes long; at least {MIN_HASH_KEY_BYTES} are needed",
-                        "write random bytes in it, e.g. head -c 32 /dev/urandom > FILE",
-                    )
-                ],
-            )
-        hash_key = hashlib.sha256(content).digest()
-    elif settings.service.log_addresses == "hash":
-        hash_key, warning = stored_hash_key()
-        state_notes += [warning] if warning else []
-    snapshot = Snapshot.take(settings, signer, hash_key, tuple(str(note) for note in state_notes))
-    return snapshot, notes + state_notes + (signer.warnings() if signer else [])
-
-
 @main.command()
 @click.option(
     "--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="The service's port."
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="The service's address.")
-@click.option("--timeout", default=5.0, show_default=True, type=float, help="Seconds to wait for the answer.")
+@click.option(
+    "--timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 600),
+    help="Seconds to wait for the answer.",
+)
 @click.option(
     "--clients",
     is_flag=True,
     help="Also print the setup funnel: each client family's requests over 24 hours.",
 )
 def healthcheck(port: int, host: str, timeout: float, clients: bool) -> None:
-    """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable,
-    and say why when it is not ok.
+    """Ask a running service for /healthz: exit 0 when ok or degraded, 1 when failing or unreachable;
+    print its status, then every reason, file problem and warning it gives.
 
     The container's HEALTHCHECK (the slim image has no curl).
     """
-    url = f"http://{host}:{port}/healthz"
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/healthz"
     # Straight to the service: an HTTP_PROXY in the container's environment must not carry the probe.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as answer:
-            body = json.loads(answer.read())
+            code, content = answer.status, answer.read()
     except urllib.error.HTTPError as exc:
-        try:
-            body = json.loads(exc.read())
-        except ValueError:
-            body = {}
-        reasons = "".join(f"\n  {reason}" for reason in body.get("reasons", []))
-        raise CommandError(f"{url}: {exc.code} {body.get('status', '')}".rstrip() + reasons) from None
+        code, content = exc.code, exc.read()
     except (OSError, ValueError) as exc:
-        raise CommandError(f"{url}: no answer ({exc})") from None
-    click.echo(f"{url}: {body.get('status', '?')}")
-    for reason in body.get("reasons", []):
-        click.echo(f"  {reason}")
+        raise CommandError(f"{url}: no answer: {_unreachable(exc, host, port, timeout)}") from None
+    body = _health_body(content)
+    if body is None:
+        raise CommandError(
+            f"{url}: answered {code}, but not as autoconfig's /healthz does: is another service on that "
+            "port? Give the service's --host and --port"
+        )
+    lines = [f"{url}: {body['status']}", *health_lines(body)]
+    if code >= 400:  # failing (503): told as a failure, on standard error
+        raise CommandError("\n".join(lines))
+    for line in lines:
+        click.echo(line)
     if clients:
         if body.get("clients") is None:
             raise CommandError(f"{url}: no client counts: ask from an address in service.metrics_networks")
         for line in summary_table(body["clients"]):
             click.echo(line)
+
+
+def _health_body(content: bytes) -> dict[str, Any] | None:
+    """The /healthz document, or None when the answer is not one (another service on the port)."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) and isinstance(body.get("status"), str) else None
+
+
+def health_lines(body: dict[str, Any]) -> list[str]:
+    """What the status line leaves out, indented under it: each reason, the problems of a settings file
+    on disk that would not load (under the reason that names them), then each warning."""
+    lines = [f"  {reason}" for reason in body.get("reasons") or []]
+    problems = (body.get("settings") or {}).get("file_problems")
+    if problems:
+        lines += [f"    {line}" for line in str(problems).splitlines()]
+    lines += [f"  warning: {warning}" for warning in body.get("warnings") or []]
+    return lines
+
+
+def _unreachable(exc: OSError | ValueError, host: str, port: int, timeout: float) -> str:
+    """Why nothing answered, and what to do, in plain words rather than urllib's."""
+    reason: object = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, ConnectionRefusedError):
+        return (
+            f"nothing listens on {host}:{port} (connection refused): start autoconfig serve, or give its "
+            "--host and --port"
+        )
+    if isinstance(reason, socket.gaierror) and reason.errno == socket.EAI_NONAME:
+        return f"the name {host} is not known: give the service's address with --host"
+    if isinstance(reason, socket.gaierror):  # no resolver, or none that answers
+        return f"the name {host} could not be looked up ({reason.strerror}): give the service's IP address"
+    if isinstance(reason, TimeoutError):
+        return (
+            f"no answer within {timeout:g} s: the service is overloaded or stuck (see its log), or a "
+            "firewall drops the connection; a longer --timeout waits more"
+        )
+    if isinstance(reason, OSError):
+        return f"{reason.strerror or reason}: check --host and --port"
+    return f"{reason}: check --host and --port"
 
 
 @main.command()
@@ -273,7 +300,7 @@ def check(settings_path: Path | None) -> None:
     try:
         snapshot, notes = serving_snapshot(settings_path)
     except SettingsError as exc:
-        raise CommandError(exc.render()) from None
+        raise CommandError(exc.brief()) from None
     shown = settings_path or "bundled ac-paris.toml"
     click.echo(f"{shown}: valid: {snapshot.settings().summary()}")
     for note in notes:
@@ -290,7 +317,10 @@ def import_command(xml_file: Path) -> None:
     try:
         document = xml_file.read_bytes()
     except OSError as exc:
-        raise CommandError(f"{xml_file}: cannot read the file: {exc.strerror or exc}") from None
+        raise CommandError(
+            f"{xml_file}: cannot read the file: {exc.strerror or exc}; give the path of a config-v1.1.xml "
+            "file"
+        ) from None
     try:
         imported = import_clientconfig(document)
     except ImportFormatError as exc:
@@ -323,7 +353,7 @@ def import_command(xml_file: Path) -> None:
 def dns(settings_path: Path | None, output_format: str, previous_path: Path | None) -> None:
     """Print the DNS records every domain should publish."""
     settings = _settings(settings_path)
-    previous = _settings(previous_path) if previous_path is not None else None
+    previous = _settings(previous_path, "--previous") if previous_path is not None else None
     records = dns_records(settings, previous)
     click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
 
@@ -353,11 +383,19 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
         for domain in (*provider.domains, *provider.aliases):
             for relative in exported_paths():
                 target = out_dir / domain / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(document)
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(document)
+                except OSError as exc:
+                    failed = exc.filename or target
+                    what = "the folder" if str(failed) == str(out_dir) else str(failed)
+                    raise CommandError(
+                        f"{out_dir}: cannot create {what}: {exc.strerror or exc}; give --out a folder "
+                        "this user can create and write"
+                    ) from None
                 written += 1
     domains = sum(len(p.domains) + len(p.aliases) for p in settings.providers)
-    click.echo(f"{out_dir}: {written} files for {domains} domains")
+    click.echo(f"{out_dir}: {counted(written, 'file')} for {counted(domains, 'domain')}")
     for note in generic_answer_notes(settings):
         click.echo(f"warning: {note.render()}", err=True)
 

@@ -57,6 +57,11 @@ class Note:
         return f"{self.headline}\n{body}"
 
 
+def counted(count: int, word: str) -> str:
+    """`1 file`, `2 files`: a count and its noun, right in the singular."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 class SettingsError(AutoconfigError):
     """A settings file that cannot be used, with every problem found in it."""
 
@@ -64,6 +69,15 @@ class SettingsError(AutoconfigError):
         self.source = str(source)
         self.problems = problems
         super().__init__(self.render())
+
+    def brief(self) -> str:
+        """What a command says of settings it cannot use: the report of every problem, each with its key
+        and fix; or one line when the file itself could not be read (missing, not UTF-8, not TOML),
+        which has no key to list."""
+        if len(self.problems) == 1 and not self.problems[0].path:
+            (problem,) = self.problems
+            return f"{self.source}: {problem.message}; fix: {problem.fix}"
+        return self.render()
 
     def render(self) -> str:
         count = len(self.problems)

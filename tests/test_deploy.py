@@ -23,9 +23,10 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]  # kubernetes-validate's own YAML reader
 
-from autoconfig.cli import main, serving_snapshot
+from autoconfig.cli import main
 from autoconfig.errors import SettingsError
 from autoconfig.formats.signing import signer_for
+from autoconfig.serving.startup import serving_snapshot
 from autoconfig.serving.worker import GRACEFUL_SHUTDOWN_SECONDS
 from autoconfig.web.routes import endpoint_for
 from tests.helpers.dockerfile import instructions

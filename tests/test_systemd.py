@@ -432,7 +432,7 @@ def test_the_unit_starts_at_boot_and_answers(container: Container) -> None:
     assert b'"httptools"' in health
     journal = container.journal("autoconfig.service")
     assert "supervisor [" in journal
-    assert "2 worker(s) on 127.0.0.1:8080" in journal
+    assert "2 workers on 127.0.0.1:8080" in journal
     assert "Traceback" not in journal
 
 

@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from autoconfig.accounts import Account
+from autoconfig.errors import counted
 from autoconfig.formats.apple import MEDIA_TYPE
 from autoconfig.formats.signing import DEV_SUBJECT
 from autoconfig.settings import Settings
@@ -264,7 +265,7 @@ def _signer(settings: Settings, checked: Verification, now: dt.datetime, url: st
             CLIENT,
             "signer",
             Status.WARN,
-            f"Verified, but {subject} expires in {days} days ({until:%Y-%m-%d})",
+            f"Verified, but {subject} expires in {counted(days, 'day')} ({until:%Y-%m-%d})",
             renew,
             url,
         )

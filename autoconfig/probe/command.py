@@ -102,10 +102,11 @@ def probe(
     One line per client and step: pass, WARN or FAIL, each warning and failure with its fix. Exit 0
     when nothing fails (warnings allowed), 1 on a failure, 2 when nothing could be probed.
     """
+
     try:
         settings = load_settings(settings_path)
     except SettingsError as exc:
-        raise UnusableError(exc.render()) from None
+        raise UnusableError(exc.brief()) from None
     try:
         target = target_for(settings, address)
         dns_resolver, where = make_resolver(resolver, timeout)

@@ -9,6 +9,8 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from autoconfig.errors import counted
+
 from .network import FetchError, Network
 from .report import Result, Status
 
@@ -99,7 +101,7 @@ def _check(name: Name, network: Network, now: dt.datetime) -> Checked:
                 CLIENT,
                 host,
                 Status.WARN,
-                f"the certificate expires in {days} days ({until:%Y-%m-%d}); {name.why}",
+                f"the certificate expires in {counted(days, 'day')} ({until:%Y-%m-%d}); {name.why}",
                 "renew it now (certbot renew), then reload the web server",
                 url,
             ),

@@ -30,7 +30,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from autoconfig.errors import Note, SettingsError
+from autoconfig.errors import Note, SettingsError, counted
 from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch
 
@@ -124,7 +124,9 @@ class Supervisor:
         LAST_LOAD.set_to_current_time()
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.signals.append(signum))
-        logger.info("supervisor [%d]: %d worker(s) on %s:%d", os.getpid(), self.count, self.host, self.port)
+        logger.info(
+            "supervisor [%d]: %s on %s:%d", os.getpid(), counted(self.count, "worker"), self.host, self.port
+        )
         next_watch = time.monotonic() + self.watch_seconds
         status = 0
         try:

@@ -1,5 +1,6 @@
 """What /healthz reports: the version, the settings served and the state of the file on disk, the
-providers, the signing certificate's expiry; ok, degraded or failing."""
+providers, the signing certificate's expiry; ok, degraded or failing, and the warnings that change no
+status (profiles unsigned or signed with the development certificate: a choice, not a fault)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,10 @@ def health_report(
     "failing" (503) means this process cannot serve what it should: a load balancer may pull it. A file
     on disk that would not load, or a certificate near or past its end, is "degraded" (200): the
     previous settings, or unverified profiles, keep serving, and the reasons say what to do.
+
+    `warnings` are what the settings chose and the IT team should still hear (see signing_warnings):
+    they leave the status as it is, so that an alert on "degraded" fires for what changed and needs
+    acting on, not for ever on a deliberate choice.
     """
     changed, problems = file_problems(settings)
     days = signer.days_left(now) if signer is not None else None
@@ -108,6 +113,7 @@ def health_report(
     body: dict[str, Any] = {
         "status": status,
         "reasons": reasons,
+        "warnings": signing_warnings(signer),
         "version": __version__,
         "server": server,
         "settings": {
@@ -129,3 +135,19 @@ def health_report(
             "development": signer.development,
         }
     return body, status != "failing"
+
+
+def signing_warnings(signer: Signer | None) -> list[str]:
+    """What the profiles' signing says to the IT team while it is not a fault: none when they are signed
+    with a certificate of the settings' [signing] (its expiry is a reason, above)."""
+    if signer is None:
+        return [
+            "Apple profiles are served unsigned (no [signing]): iPhones and Macs show them as Not Verified; "
+            "configure [signing] with a publicly trusted certificate to sign them"
+        ]
+    if signer.development:
+        return [
+            "Apple profiles are signed with the development certificate: iPhones and Macs show them as Not "
+            "Verified; configure [signing] with a publicly trusted certificate, such as the web server's"
+        ]
+    return []

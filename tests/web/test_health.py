@@ -1,6 +1,7 @@
 """/healthz: ok; degraded (200: the signing certificate expires within 30 days or has expired, or a file on
 disk would not load while the previous settings keep serving), each with its reason; failing (503) only
-when this process cannot serve what it should; with what the IT team needs to tell which settings are
+when this process cannot serve what it should; warnings, whatever the status, for profiles unsigned or
+signed with the development certificate; with what the IT team needs to tell which settings are
 served."""
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from autoconfig.web import health
 from autoconfig.web.app import apply_snapshot, create_app, reload_settings
 from autoconfig.web.health import file_problems, health_report
 from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
+from tests.helpers.commands import assert_no_traceback, autoconfig
 from tests.helpers.kubelet import publish
+from tests.helpers.live import serving
 from tests.helpers.settings import outgoing, settings_data, write_settings
 
 # /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
@@ -105,14 +108,21 @@ def test_a_certificate_expiring_within_30_days_is_degraded_but_200(deploy: Deplo
 
 @pytest.mark.parametrize("expired_for", [dt.timedelta(hours=1), dt.timedelta(days=40)])
 def test_an_expired_certificate_is_degraded_not_failing(deploy: Deploy, expired_for: dt.timedelta) -> None:
-    # Profiles still install (as Not Verified): a load balancer must not pull a service that serves.
-    status, body = deploy(-expired_for).health()
-    assert status == 200
+    # Profiles still install (as Not Verified): a load balancer must not pull a service that serves. An
+    # expired certificate does not load (signing_check.py): it is one that expires while it serves.
+    deployment = deploy(dt.timedelta(days=90))
+    settings = load_settings(deployment.settings)
+    signer = signer_for(settings)
+    assert signer is not None
+    body, healthy = health_report(settings, signer, NOW, now=signer.not_after + expired_for)
+    assert healthy
     assert body["status"] == "degraded"
     assert body["signing"]["days_left"] < 0
     assert body["settings"]["file_problems"] is None  # the certificate alone makes it degraded
-    (reason,) = body["reasons"]
-    assert reason.startswith("the signing certificate expired on ")
+    assert body["reasons"] == [
+        f"the signing certificate expired on {signer.not_after:%Y-%m-%d}: profiles show as Not Verified"
+    ]
+    assert body["warnings"] == []  # signed with the settings' certificate: nothing to warn of
 
 
 def test_the_30_day_boundary(deploy: Deploy) -> None:
@@ -132,7 +142,7 @@ def test_the_30_day_boundary(deploy: Deploy) -> None:
     assert status_at(not_after + dt.timedelta(seconds=1)) == ("degraded", True)
 
 
-def test_without_signing_there_is_no_expiry_to_report(
+def test_without_signing_there_is_no_expiry_to_report_but_a_warning(
     settings_file: Callable[..., Path], make_client: MakeClient
 ) -> None:
     path = settings_file()
@@ -140,7 +150,9 @@ def test_without_signing_there_is_no_expiry_to_report(
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    # Unsigned profiles are a choice: said, but the status (what alerts watch) stays ok.
+    assert (body["status"], body["reasons"]) == ("ok", [])
+    assert body["warnings"] == [UNSIGNED]
     assert body["signing"] is None
 
 
@@ -148,10 +160,48 @@ def test_the_bundled_default_reports_its_development_signer(make_client: MakeCli
     response = make_client(host=None, client=LOOPBACK).get("/healthz")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    assert (body["status"], body["reasons"]) == ("ok", [])
+    assert body["warnings"] == [DEVELOPMENT]
     assert body["providers"] == [{"id": "ac-paris.fr", "domains": ["ac-paris.fr"]}]
     assert DEV_SUBJECT in body["signing"]["subject"]
     assert body["signing"]["development"] is True
+
+
+# What /healthz and `autoconfig healthcheck` say of the profiles' signing, through a real service.
+UNSIGNED = (
+    "Apple profiles are served unsigned (no [signing]): iPhones and Macs show them as Not Verified; "
+    "configure [signing] with a publicly trusted certificate to sign them"
+)
+DEVELOPMENT = (
+    "Apple profiles are signed with the development certificate: iPhones and Macs show them as Not "
+    "Verified; configure [signing] with a publicly trusted certificate, such as the web server's"
+)
+
+
+@pytest.mark.parametrize("signing", ["unsigned", "development", "signed"])
+def test_a_real_service_warns_of_unsigned_and_development_signed_profiles(
+    signing: str, tmp_path: Path
+) -> None:
+    if signing == "unsigned":
+        settings: Path | None = write_settings(tmp_path, settings_data())
+    elif signing == "development":
+        settings = None  # the bundled default signs with the development certificate
+    else:
+        files = make_chain("ec").write(tmp_path / "tls")
+        settings = write_settings(tmp_path, settings_data(signing=files.signing_data()))
+    warnings = {"unsigned": [UNSIGNED], "development": [DEVELOPMENT], "signed": []}[signing]
+    with serving(tmp_path / "logs", settings=settings) as server:
+        answer = server.get("/healthz")
+        told = autoconfig("healthcheck", "--port", str(server.port))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["status"], body["reasons"], body["warnings"]) == ("ok", [], warnings)
+    assert_no_traceback(told)
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.splitlines() == [
+        f"http://127.0.0.1:{server.port}/healthz: ok",
+        *(f"  warning: {warning}" for warning in warnings),
+    ]
 
 
 def test_a_settings_file_broken_on_disk_is_degraded_until_fixed(deploy: Deploy) -> None:
@@ -282,6 +332,7 @@ def test_outside_the_allowed_networks_only_the_state_is_told(make_client: MakeCl
     assert response.status_code == 200
     assert response.json() == {"status": "degraded"} or response.json() == {"status": "ok"}
     assert "settings" not in response.text
+    assert "warning" not in response.text
 
 
 def test_a_signing_key_replaced_in_place_is_noticed(deploy: Deploy) -> None:
@@ -320,4 +371,5 @@ def test_what_the_supervisor_noticed_makes_it_degraded(
     note = "the state folder /var/lib/autoconfig cannot be written: Permission denied"
     app = create_app(make_settings(), notes=(note,))
     body = make_client(app, host=None, client=LOOPBACK).get("/healthz").json()
-    assert (body["status"], body["reasons"]) == ("degraded", [note])
+    # Unsigned as well: the warning is told and the status is the reasons' own.
+    assert (body["status"], body["reasons"], body["warnings"]) == ("degraded", [note], [UNSIGNED])
