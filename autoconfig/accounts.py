@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -15,8 +14,6 @@ from .domains import host_from_header, to_unicode_domain
 from .errors import UnknownDomainError
 from .settings import LoginRule, Provider, Settings
 
-# Letters that Unicode does not decompose but people spell out when they write without accents.
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})  # noqa: RUF001 - the dotless i is meant
 # Particles stay small inside a name (Charles de Gaulle); the articles le, la, les take a capital
 # (Jean Le Goff, Jean de La Fontaine), as French typography writes them.
 _PARTICLES = {
@@ -39,7 +36,7 @@ _PLACEHOLDER = re.compile(r"%EMAIL(?:ADDRESS|LOCALPART|DOMAIN)%")
 _NAME_PART = re.compile(r"^[^\W\d_]+(?:['-][^\W\d_]+)*$")
 
 
-__all__ = ["Account", "parse_address", "provider_for_host", "resolve_account"]
+__all__ = ["Account", "lacks_form", "nearest_domain", "parse_address", "provider_for_host", "resolve_account"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,49 @@ def resolve_account(settings: Settings, text: str) -> Account:
     return Account(address, local, domain, provider, login, guess_display_name(local), alias)
 
 
+def lacks_form(account: Account) -> bool:
+    """Whether the address lacks its provider's stated form (jdupont@ac-paris.fr where staff addresses
+    are prenom.nom): worth a warning. An address the overrides or the directory know exists is right."""
+    form = account.provider.address_form
+    return form is not None and account.source == "rule" and not form.fits(account.local_part)
+
+
+def nearest_domain(settings: Settings, ascii_domain: str) -> str | None:
+    """The configured domain a domain no provider serves is a slip away from: one or two edits (a letter
+    missed, added, wrong, or two swapped: ac-pari.fr, acparis.fr), or the same name under another
+    top-level domain (ac-paris.com). None when no domain is that close, or two are equally close."""
+    name = ascii_domain.rpartition(".")[0]
+    scored: list[tuple[int, str]] = []
+    for provider in settings.providers:
+        for domain in (*provider.domains, *provider.aliases):
+            distance = _edits(ascii_domain, domain)
+            if distance > 2 and name and name == domain.rpartition(".")[0]:
+                distance = 2
+            if distance <= 2:
+                scored.append((distance, domain))
+    scored.sort()
+    if not scored or (len(scored) > 1 and scored[0][0] == scored[1][0]):
+        return None
+    return scored[0][1]
+
+
+def _edits(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    if abs(len(a) - len(b)) > 2:
+        return 3  # more than the two edits anyone is offered a correction for
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
 def with_directory(account: Account, login: str, name: str | None) -> Account:
     """The account with the login (and name, when it has one) the staff directory gave."""
     return dataclasses.replace(
@@ -124,30 +164,10 @@ def domain_for_host(settings: Settings, host_header: str) -> tuple[Provider, str
     raise UnknownDomainError()
 
 
-def fold(text: str) -> str:
-    """Lower case without accents: `Jérôme` -> `jerome`, `Cœur` -> `coeur`."""
-    if text.isascii():  # nothing to decompose, no ligature
-        return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LIGATURES))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def derive_login(rule: LoginRule, local: str, domain: str) -> str:
     """The login for an address by the provider's rule, or by its fallback when the rule does not apply."""
-    regex, template = rule.regex, rule.template
-    if regex is not None and template is not None:
-        folded = fold(local)
-        match = regex.fullmatch(folded)
-        if match is not None:
-            fields = {k: v or "" for k, v in match.groupdict().items()}
-            fields.update(localpart=folded, domain=domain, address=f"{folded}@{domain}")
-            login = template.format_map(fields)
-            if rule.remove:
-                login = login.translate(str.maketrans("", "", rule.remove))
-            # Folding can turn a rare letter into a space (U+037A, U+FDFA): such a login is no login.
-            if login and login.isprintable() and not any(c.isspace() for c in login):
-                return login
-    return fill_placeholders(rule.fallback, local, domain)
+    derived = rule.derive(local, domain)
+    return derived if derived is not None else fill_placeholders(rule.fallback, local, domain)
 
 
 def fill_placeholders(form: str, local: str, domain: str) -> str:

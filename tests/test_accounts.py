@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from autoconfig.accounts import (
     Account,
     fill_placeholders,
-    fold,
     guess_display_name,
+    lacks_form,
+    nearest_domain,
     parse_address,
     provider_for_host,
     resolve_account,
@@ -24,6 +25,7 @@ from autoconfig.accounts import (
 from autoconfig.addresses import MAX_ADDRESS, MAX_LOCAL_PART
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.settings import Provider, Settings, load_settings
+from autoconfig.settings.login import fold
 
 MakeSettings = Callable[..., Settings]
 
@@ -632,7 +634,7 @@ def test_resolve_account_answers_or_refuses_cleanly(make_settings: MakeSettings)
 
 def test_ascii_shortcuts_agree_with_the_unicode_rules() -> None:
     from autoconfig import addresses  # noqa: PLC0415 - the private rules under test
-    from autoconfig.accounts import _LIGATURES  # noqa: PLC0415
+    from autoconfig.settings.login import _LIGATURES  # noqa: PLC0415
 
     for code in range(128):
         c = chr(code)
@@ -647,3 +649,85 @@ def test_ascii_shortcuts_agree_with_the_unicode_rules() -> None:
     assert fold("Jérôme.Cœur") == "jerome.coeur"
     assert addresses._spaces_or_controls("é\u00a0x")  # a no-break space
     assert not addresses._unfit_local_part("éloïse")
+
+
+# --- the address form, and the domain a slip away -------------------------------------------------------
+
+STRICT_FORM: dict[str, Any] = {
+    "pattern": r"^[a-z]+\.[a-z]+$",
+    "example": "jean.dupont",
+    "description": {"fr": "prénom.nom", "en": "firstname.lastname"},
+}
+
+
+@pytest.mark.parametrize(
+    ("address", "lacks"),
+    [
+        ("jean.dupont@ac-paris.fr", False),
+        ("Jean.Dupont@AC-PARIS.FR", False),
+        ("élodie.mérand@ac-paris.fr", False),
+        ("ce.0751234a@ac-paris.fr", False),
+        ("jdupont@ac-paris.fr", True),
+        ("jean.dupont-@ac-paris.fr", True),
+        ("dupont_jean@ac-paris.fr", True),
+    ],
+)
+def test_lacks_form(settings: Settings, address: str, lacks: bool) -> None:
+    assert lacks_form(resolve_account(settings, address)) is lacks
+
+
+def test_an_address_the_overrides_know_never_lacks_the_form(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    (tmp_path / "overrides.csv").write_text("address,login\njdupont@example.org,jdupont\n", encoding="utf-8")
+    rule = {"overrides": "overrides.csv"}
+    settings = make_settings(provider={"login": rule, "address_form": STRICT_FORM})
+    assert lacks_form(resolve_account(settings, "jdupont@example.org")) is False  # known: it exists
+    assert lacks_form(resolve_account(settings, "mdurand@example.org")) is True
+
+
+def test_a_provider_without_form_lacks_none(make_settings: MakeSettings) -> None:
+    assert lacks_form(resolve_account(make_settings(), "jdupont@example.org")) is False
+
+
+def test_an_alias_address_is_checked_by_its_local_part(make_settings: MakeSettings) -> None:
+    settings = make_settings(provider={"aliases": ["example.net"], "address_form": STRICT_FORM})
+    assert lacks_form(resolve_account(settings, "jean.dupont@example.net")) is False
+    assert lacks_form(resolve_account(settings, "jdupont@example.net")) is True
+
+
+@pytest.mark.parametrize(
+    ("typed", "nearest"),
+    [
+        ("ac-pari.fr", "ac-paris.fr"),  # a letter missed
+        ("acparis.fr", "ac-paris.fr"),
+        ("ac-pariss.fr", "ac-paris.fr"),  # a letter doubled
+        ("ac-parsi.fr", "ac-paris.fr"),  # two swapped
+        ("ac-paros.fr", "ac-paris.fr"),  # a letter wrong
+        ("ac-prais.fr", "ac-paris.fr"),
+        ("acpari.fr", "ac-paris.fr"),  # two edits
+        ("ac-paris.com", "ac-paris.fr"),  # another top-level domain
+        ("ac-paris.org", "ac-paris.fr"),
+        ("ac-creteil.com", "ac-creteil.fr"),
+        ("ac-versaille.fr", "ac-versailles.fr"),
+        ("gmail.com", None),
+        ("ac-lyon.fr", None),
+        ("paris.fr", None),  # three edits
+        ("ac-paris.fr.evil.example", None),
+        ("fr", None),
+    ],
+)
+def test_nearest_domain(typed: str, nearest: str | None) -> None:
+    settings = load_settings(Path(__file__).resolve().parents[1] / "profiles" / "ile-de-france.toml")
+    assert nearest_domain(settings, typed) == nearest
+
+
+def test_no_nearest_domain_between_two_equally_close(make_settings: MakeSettings) -> None:
+    settings = make_settings(provider={"domains": ["ab-cd.fr", "ab-ce.fr"]})
+    assert nearest_domain(settings, "ab-cf.fr") is None  # one edit from each: no guess
+    assert nearest_domain(settings, "ab-cdd.fr") == "ab-cd.fr"
+
+
+def test_nearest_domain_includes_aliases(make_settings: MakeSettings) -> None:
+    settings = make_settings(provider={"aliases": ["example.net"]})
+    assert nearest_domain(settings, "exemple.net") == "example.net"

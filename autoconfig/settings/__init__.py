@@ -9,7 +9,7 @@ Every key is declared once, with the description the error messages and the refe
 from .loading import load_settings, settings_from_dict
 from .login import LoginRule
 from .models import ServiceSettings, Settings, SigningSettings
-from .provider import Documentation, Links, OAuth, Provider, Support
+from .provider import AddressForm, Documentation, Links, OAuth, Provider, Support
 from .reference import iter_keys
 from .report import settings_warnings
 from .servers import DavServer, Directory, DirectoryLookup, IncomingServer, Listener, OutgoingServer, Server
@@ -28,6 +28,7 @@ __all__ = [
     "DOMAIN_PLACEHOLDER",
     "PLACEHOLDERS",
     "UI_LANGUAGES",
+    "AddressForm",
     "DavServer",
     "Directory",
     "DirectoryLookup",

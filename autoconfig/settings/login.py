@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,6 +20,18 @@ from .types import (
     OverridesPath,
     problem,
 )
+
+# Letters that Unicode does not decompose but people spell out when they write without accents.
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})  # noqa: RUF001 - the dotless i is meant
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, as the rule's patterns read a local part: `Jérôme` -> `jerome`,
+    `Cœur` -> `coeur`."""
+    if text.isascii():  # nothing to decompose, no ligature
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.lower().translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 class LoginRule(Model):
@@ -120,6 +133,26 @@ class LoginRule(Model):
     @property
     def regex(self) -> re.Pattern[str] | None:
         return self._regex
+
+    def derive(self, local: str, domain: str) -> str | None:
+        """The login the pattern and template make of an address, or None when they do not apply (the
+        caller then uses `fallback`)."""
+        regex, template = self._regex, self.template
+        if regex is None or template is None:
+            return None
+        folded = fold(local)
+        match = regex.fullmatch(folded)
+        if match is None:
+            return None
+        fields = {k: v or "" for k, v in match.groupdict().items()}
+        fields.update(localpart=folded, domain=domain, address=f"{folded}@{domain}")
+        login = template.format_map(fields)
+        if self.remove:
+            login = login.translate(str.maketrans("", "", self.remove))
+        # Folding can turn a rare letter into a space (U+037A, U+FDFA): such a login is no login.
+        if login and login.isprintable() and not any(c.isspace() for c in login):
+            return login
+        return None
 
     @property
     def table(self) -> Mapping[str, tuple[str, str | None]]:

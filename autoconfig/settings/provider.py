@@ -3,9 +3,11 @@ directory."""
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+import re
 
-from .login import LoginRule
+from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
+
+from .login import LoginRule, fold
 from .servers import DavServer, Directory, IncomingServer, OutgoingServer
 from .types import (
     Domain,
@@ -79,6 +81,83 @@ class OAuth(Model):
         return self
 
 
+class AddressForm(Model):
+    """The form of people's addresses: the pages show it, and warn about an address that lacks it."""
+
+    pattern: str = Field(
+        description=(
+            "Regular expression that people's local parts fit, matched like the login rule's pattern "
+            "(whole local part, lower-cased, accents folded), e.g. "
+            "`'^[a-z]+(?:-[a-z]+)*\\.[a-z]+(?:[-.][a-z]+)*[0-9]*$'` for prenom.nom. Write it between "
+            "single quotes."
+        )
+    )
+    example: Text = Field(
+        description=(
+            "A local part of this form, the example the pages show: `jean.dupont` gives "
+            "`jean.dupont@ac-paris.fr`. It must fit `pattern`, and the login rule's pattern when there "
+            "is one."
+        )
+    )
+    description: LocalizedText = Field(
+        description=(
+            'The form in words, as the pages write it before `@domain`: `{ fr = "prénom.nom", en = '
+            '"firstname.lastname" }`.'
+        )
+    )
+    also_valid: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Regular expressions of other local parts that are right though they are not a person's, such "
+            "as service mailboxes (`'^ce\\.[0-9]{7}[a-z]$'` for `ce.0751234a`): no warning for them."
+        ),
+    )
+
+    _regexes: tuple[re.Pattern[str], ...] = PrivateAttr(default=())
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str) -> str:
+        _compile(pattern)
+        return pattern
+
+    @field_validator("also_valid")
+    @classmethod
+    def _others_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in patterns:
+            _compile(pattern)
+        return patterns
+
+    @model_validator(mode="after")
+    def _example_fits(self) -> AddressForm:
+        self._regexes = tuple(re.compile(p) for p in (self.pattern, *self.also_valid))
+        if self._regexes[0].fullmatch(fold(self.example)) is None:
+            raise problem(
+                "example_off_form",
+                "the example does not fit the form's pattern",
+                "write an example of the form your addresses have (such as jean.dupont), or correct pattern",
+                key="example",
+                found=self.example,
+            )
+        return self
+
+    def fits(self, local: str) -> bool:
+        """Whether a local part has the form, or one of the other forms that are right."""
+        folded = fold(local)
+        return any(regex.fullmatch(folded) is not None for regex in self._regexes)
+
+
+def _compile(pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise problem(
+            "bad_pattern",
+            f"the regular expression does not compile: {exc}",
+            "correct it; in TOML write it between single quotes so backslashes stay as they are",
+        ) from None
+
+
 class Provider(Model):
     id: Domain = Field(
         description=(
@@ -111,6 +190,14 @@ class Provider(Model):
             "settings guide)."
         ),
         json_schema_extra={"shown_default": "the full address (`fallback`)"},
+    )
+    address_form: AddressForm | None = Field(
+        default=None,
+        description=(
+            "The form of people's addresses, if they share one: `[providers.address_form]`. The pages show "
+            "it to whoever types a login instead of an address, and warn above the values of a guide for "
+            "an address that lacks it (see the address form in the settings guide)."
+        ),
     )
     incoming: tuple[IncomingServer, ...] = Field(
         min_length=1,
@@ -160,6 +247,27 @@ class Provider(Model):
             "in Thunderbird's document (see which clients use it in the clients guide)."
         ),
     )
+
+    # Here rather than in the form's own validator: the form is checked against the login rule, a key
+    # beside it; declared after `login`, the rule is in info.data when it was valid.
+    @field_validator("address_form")
+    @classmethod
+    def _rule_reads_the_form(cls, form: AddressForm | None, info: ValidationInfo) -> AddressForm | None:
+        rule = info.data.get("login")
+        if form is None or not isinstance(rule, LoginRule) or rule.regex is None:
+            return form
+        domains = info.data.get("domains") or ("example.org",)
+        if rule.derive(form.example, domains[0]) is None:
+            raise problem(
+                "form_unreadable",
+                "the login rule cannot read this form: its pattern does not match the example, so the "
+                "people whose addresses have this form would get the fallback login",
+                "make login.pattern match addresses of this form, or correct address_form.pattern and "
+                "example to the form your addresses have",
+                key="example",
+                found=form.example,
+            )
+        return form
 
     @property
     def display_short_name(self) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gettext
+import json
 import re
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ import segno
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from autoconfig.accounts import Account, fill_placeholders
+from autoconfig.accounts import Account, fill_placeholders, lacks_form
+from autoconfig.domains import to_unicode_domain
 from autoconfig.formats.thunderbird import generic_login
 from autoconfig.formats.thunderbird_qr import android_export
 from autoconfig.settings import DOMAIN_PLACEHOLDER, DavServer, Provider, Server, Settings
@@ -33,8 +35,20 @@ def N_(message: str) -> str:
 NO_SUCH_GUIDE = N_("There is no such guide.")
 NO_ADDRESS = N_("Type your mail address.")
 UNKNOWN_DOMAIN = N_("This service sets up addresses at %(domains)s only.")
-NO_DOMAIN = N_("Type your whole mail address, with @%(domain)s after your name: for example %(example)s.")
+NO_DOMAIN = N_("Type your whole mail address, with @%(domain)s at the end: for example %(example)s.")
+# The typed text is quoted as the login it looks like, never made into an address (jdupont@… is not one).
+LOGIN_NOT_ADDRESS = N_(
+    "“%(login)s” looks like a login, not an address: your address has the form %(form)s, "
+    "for example %(example)s."
+)
 INVALID_ADDRESS = N_("This is not a valid mail address: check it and try again.")
+PROFILE_NO_ADDRESS = N_("Add ?email= with your mail address.")
+BUSY = N_("The service is busy; try again in a moment.")
+# What people type instead of an address: a login or a first name, letters (hyphens and apostrophes
+# inside) and perhaps a number after, no dot.
+_LOGIN_LIKE = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*[0-9]*")
+# A character no message holds: where the typed login goes in the script's copy of the hint.
+_SLOT = "\x1f"
 
 Device = Literal["ios", "android", "macos", "thunderbird", "outlook", "other"]
 DEVICES: tuple[Device, ...] = ("ios", "android", "macos", "thunderbird", "outlook", "other")
@@ -226,6 +240,59 @@ def landing_context(provider: Provider | None, language: str, base_url: str) -> 
 
 
 @dataclass(frozen=True)
+class AddressHints:
+    """What the landing page says about the form of an address at one domain."""
+
+    example: str  # jean.dupont@ac-paris.fr
+    domain_hint: str  # the whole address, with @domain
+    form: str | None  # prénom.nom@ac-paris.fr, when the provider states the form
+    patterns: tuple[str, ...]  # the form's patterns, for the script (JavaScript syntax)
+
+
+def address_hints(pages: Pages, provider: Provider, language: str) -> AddressHints:
+    domain = to_unicode_domain(provider.domains[0])
+    form = provider.address_form
+    example = f"{form.example if form is not None else 'jean.dupont'}@{domain}"
+    hint = pages.gettext(language, NO_DOMAIN, domain=domain, example=example)
+    if form is None:
+        return AddressHints(example, hint, None, ())
+    patterns = tuple(_js_pattern(p) for p in (form.pattern, *form.also_valid))
+    return AddressHints(example, hint, f"{form.description.get(language)}@{domain}", patterns)
+
+
+def bare_input_message(pages: Pages, provider: Provider, language: str, typed: str) -> str:
+    """What to say about an input without "@": the provider's form when it looks like a login that
+    does not have the form (jdupont), else where the domain goes; the example is always the provider's."""
+    hints = address_hints(pages, provider, language)
+    form = provider.address_form
+    if hints.form is not None and form is not None and looks_like_login(typed) and not form.fits(typed):
+        return pages.gettext(language, LOGIN_NOT_ADDRESS, login=typed, form=hints.form, example=hints.example)
+    return hints.domain_hint
+
+
+def looks_like_login(typed: str) -> bool:
+    return len(typed) <= 64 and _LOGIN_LIKE.fullmatch(typed) is not None
+
+
+def login_hint_parts(pages: Pages, hints: AddressHints, language: str) -> tuple[str, str] | None:
+    """The login hint around the place of the typed login, for the script to fill in as text."""
+    if hints.form is None:
+        return None
+    text = pages.gettext(language, LOGIN_NOT_ADDRESS, login=_SLOT, form=hints.form, example=hints.example)
+    before, _, after = text.partition(_SLOT)
+    return before, after
+
+
+def patterns_json(hints: AddressHints) -> str:
+    return json.dumps(hints.patterns)
+
+
+def _js_pattern(pattern: str) -> str:
+    # Python's named groups in JavaScript's spelling; a pattern the script cannot compile is skipped there.
+    return re.sub(r"\(\?P=(\w+)\)", r"\\k<\1>", pattern.replace("(?P<", "(?<"))
+
+
+@dataclass(frozen=True)
 class DavValues:
     """A calendar or address book as a person types it into an app."""
 
@@ -282,4 +349,13 @@ def guide_context(
         },
         "qr": qr_svg(phone_guide),
         "page_url": phone_guide,
+        "off_form": _off_form(account, address, language),
     }
+
+
+def _off_form(account: Account, address: str, language: str) -> str | None:
+    """The form the address lacks, as the warning above the values names it (prénom.nom@ac-paris.fr)."""
+    form = account.provider.address_form
+    if form is None or not lacks_form(account):
+        return None
+    return f"{form.description.get(language)}@{to_unicode_domain(address.rpartition('@')[2])}"

@@ -21,7 +21,9 @@ from autoconfig.formats.thunderbird import MEDIA_TYPE as XML_MEDIA_TYPE
 from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider
 
 from .funnel import GENERIC, REFUSED, say
-from .loaded import loaded
+from .loaded import Loaded, loaded
+from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, UNKNOWN_DOMAIN
+from .profiles import BusyError
 from .reading import query_value, read_body, request_language
 
 View = Callable[[Request], Awaitable[Response]]
@@ -92,20 +94,25 @@ async def autodiscover_json(request: Request) -> Response:
 
 
 async def mobileconfig(request: Request) -> Response:
-    """One person's Apple profile, signed when a signer is configured."""
+    """One person's Apple profile, signed when a signer is configured. A person follows its link from
+    a guide: an error says what went wrong in their language."""
     served = loaded(request)
+    language = request_language(request)
     address = query_value(request, "email") or query_value(request, "emailaddress")
     if address is None:
-        raise RequestError("Add ?email= with your mail address.")
-    account = await served.account(address)
-    language = request_language(request)
-    if served.profiles is None:
-        profile = build_mobileconfig(account, language)
-    else:
-        # The address as typed (the profile shows it), and the login and name (the directory may
-        # change them): two spellings of one address are two entries, never one person's for another.
-        key = (account.address, language, account.login, account.display_name or "")
-        profile = await served.profiles.get(key, lambda: build_mobileconfig(account, language))
+        message = served.pages.gettext(language, PROFILE_NO_ADDRESS)
+        raise RequestError(message, headers=_language_headers(language))
+    try:
+        account = await served.account(address)
+        if served.profiles is None:
+            profile = build_mobileconfig(account, language)
+        else:
+            # The address as typed (the profile shows it), and the login and name (the directory may
+            # change them): two spellings of one address are two entries, never one person's for another.
+            key = (account.address, language, account.login, account.display_name or "")
+            profile = await served.profiles.get(key, lambda: build_mobileconfig(account, language))
+    except RequestError as exc:
+        raise _in_language(served, language, exc) from None
     # The file name comes from the provider's id (checked hostname-like at load), never from the request.
     filename = f"{account.provider.id}.mobileconfig"
     return Response(
@@ -113,6 +120,27 @@ async def mobileconfig(request: Request) -> Response:
         media_type=PROFILE_MEDIA_TYPE,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+def _in_language(served: Loaded, language: str, exc: RequestError) -> RequestError:
+    """A profile error said in the visitor's language, with the same status and headers."""
+    pages = served.pages
+    if isinstance(exc, UnknownDomainError):
+        domains = ", ".join(d for p in served.settings.providers for d in p.domains)
+        message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
+    elif isinstance(exc, BusyError):
+        message = pages.gettext(language, BUSY)
+    elif exc.status == 400 and language != "en":
+        # The address's own faults (addresses.py) are precise sentences in English, the messages'
+        # language; another language gets the page's sentence for them.
+        message = pages.gettext(language, INVALID_ADDRESS)
+    else:
+        message = exc.message
+    return RequestError(message, exc.status, {**exc.headers, **_language_headers(language)})
+
+
+def _language_headers(language: str) -> dict[str, str]:
+    return {"Content-Language": language, "Vary": "Accept-Language"}
 
 
 async def pacc(request: Request) -> Response:

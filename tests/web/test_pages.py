@@ -22,10 +22,13 @@ from autoconfig.web.pages import (
     Pages,
     ProfileSigning,
     ServerValues,
+    address_hints,
+    bare_input_message,
     device_from_user_agent,
     guide_context,
     help_context,
     landing_context,
+    looks_like_login,
     page_url,
     qr_svg,
     server_values,
@@ -333,11 +336,18 @@ def test_pages_autoescape_every_value(settings: Settings) -> None:
         typed='"><script>alert(1)</script>',
         error="<i>error</i>",
         example="<u>x</u>@ac-paris.fr",
+        domain_hint="<em>hint</em>",
+        login_hint=("<s>before</s>", "<s>after</s>"),
+        form_patterns='["<q>"]',
+        suggestion=None,
         qr=Markup("<svg></svg>"),
         page_url="",
         **help_context(None, "en"),
     )
     assert "<script>alert" not in html
+    assert "<em>" not in html
+    assert "<s>" not in html
+    assert "<q>" not in html
     assert "<b>Org</b>" not in html
     assert "&lt;b&gt;Org&lt;/b&gt;" in html
     assert "<i>error</i>" not in html
@@ -373,3 +383,118 @@ def test_apple_guides_say_what_the_device_shows_for_each_signing(
         assert verified in words
     else:
         assert "shows the profile as “Not Verified”" in words
+
+
+# --- the address form: what the pages say of a bare input, and the guide's warning ---------------------
+
+DOMAIN_HINT = (
+    "Type your whole mail address, with @ac-paris.fr at the end: for example jean.dupont@ac-paris.fr."
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "language", "says"),
+    [
+        (
+            "jdupont",
+            "en",
+            "“jdupont” looks like a login, not an address: your address has the form "
+            "firstname.lastname@ac-paris.fr, for example jean.dupont@ac-paris.fr.",
+        ),
+        (
+            "marie",
+            "fr",
+            "« marie » ressemble à un identifiant, pas à une adresse : votre adresse est de la forme "
+            "prénom.nom@ac-paris.fr, par exemple jean.dupont@ac-paris.fr.",
+        ),
+        # Of the form already: only the domain is missing; the example is still the provider's.
+        (
+            "jean.dupont",
+            "en",
+            DOMAIN_HINT,
+        ),
+        (
+            "marie.curie",
+            "en",
+            DOMAIN_HINT,
+        ),
+        # Nothing like a login: not quoted.
+        (
+            "<b>x</b>",
+            "en",
+            DOMAIN_HINT,
+        ),
+        (
+            "j dupont",
+            "en",
+            DOMAIN_HINT,
+        ),
+        (
+            "x" * 65,
+            "en",
+            DOMAIN_HINT,
+        ),
+    ],
+)
+def test_bare_input_message(
+    settings: Settings, paris: Provider, typed: str, language: str, says: str
+) -> None:
+    pages = Pages(settings, templates_dir())
+    assert bare_input_message(pages, paris, language, typed) == says
+
+
+@pytest.mark.parametrize(
+    ("typed", "looks"),
+    [
+        ("jdupont", True),
+        ("jdupont2", True),
+        ("Jean-Pierre", True),
+        ("d'alembert", True),
+        ("élodie", True),
+        ("jean.dupont", False),
+        ("2jdupont", False),
+        ("jdupont-", False),
+        ("j_dupont", False),
+        ("", False),
+    ],
+)
+def test_looks_like_login(typed: str, looks: bool) -> None:
+    assert looks_like_login(typed) is looks
+
+
+def test_address_hints_without_a_form(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings()
+    hints = address_hints(Pages(settings, templates_dir()), settings.providers[0], "en")
+    assert hints.example == "jean.dupont@example.org"
+    assert hints.form is None
+    assert hints.patterns == ()
+
+
+def test_address_hints_give_the_script_javascript_patterns(make_settings: Callable[..., Settings]) -> None:
+    form = {
+        "pattern": r"^(?P<first>[a-z]+)\.(?P=first)[0-9]*$",
+        "example": "jean.jean",
+        "description": "prenom.prenom",
+    }
+    settings = make_settings(provider={"address_form": form})
+    hints = address_hints(Pages(settings, templates_dir()), settings.providers[0], "en")
+    assert hints.form == "prenom.prenom@example.org"
+    assert hints.patterns == (r"^(?<first>[a-z]+)\.\k<first>[0-9]*$",)
+
+
+@pytest.mark.parametrize(
+    ("address", "language", "warning"),
+    [
+        ("jdupont@ac-paris.fr", "fr", "prénom.nom@ac-paris.fr"),
+        ("jdupont@ac-paris.fr", "en", "firstname.lastname@ac-paris.fr"),
+        ("JDUPONT@AC-PARIS.FR", "en", "firstname.lastname@ac-paris.fr"),
+        ("jean.dupont@ac-paris.fr", "en", None),
+        ("ce.0751234a@ac-paris.fr", "fr", None),
+    ],
+)
+def test_guide_context_names_the_form_the_address_lacks(
+    settings: Settings, address: str, language: str, warning: str | None
+) -> None:
+    account = resolve_account(settings, address)
+    context = guide_context(account, "thunderbird", language, "https://autoconfig.ac-paris.fr")
+    assert context["off_form"] == warning

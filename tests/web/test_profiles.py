@@ -106,13 +106,18 @@ def test_the_busy_answer_says_when_to_come_back(
     app.state.loaded = dataclasses.replace(
         app.state.loaded, profiles=SignedProfiles(development_signer(), queue=0)
     )
-    response = make_client(app, host="autoconfig.example.org").get(
-        "/profile.mobileconfig?email=jean@example.org"
-    )
-    assert response.status_code == 503
-    assert response.headers["retry-after"] == "1"
-    assert response.headers["cache-control"] == "no-store"
-    assert response.text == "The service is busy; try again in a moment.\n"
+    client = make_client(app, host="autoconfig.example.org")
+    # Said in the visitor's language, like every error of the profile's link.
+    for language, says in (
+        ("en", "The service is busy; try again in a moment."),
+        ("fr", "Le service est occupé ; réessayez dans un instant."),
+    ):
+        response = client.get(f"/profile.mobileconfig?email=jean@example.org&lang={language}")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-language"] == language
+        assert " ".join(response.text.split()) == says
 
 
 def test_the_profile_endpoint_signs_a_person_once(settings: Settings, make_client: MakeClient) -> None:

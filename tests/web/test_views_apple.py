@@ -179,39 +179,81 @@ def test_metacharacters_in_the_address(client: TestClient, dev_open: Opener, add
 # --- refusals -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("params", "status", "says"),
-    [
-        ({}, 400, "Add ?email= with your mail address."),
-        ({"email": ""}, 400, "Add ?email= with your mail address."),
-        ({"email": "jean.dupont@example.com"}, 404, "This service does not configure mail for that domain."),
-        ({"email": "jean.dupont"}, 400, "The address has no @ sign."),
-        (
-            {"email": "jean\n.dupont@ac-paris.fr"},
-            400,
-            "The address holds spaces, line breaks or control characters.",
-        ),
-        (
-            {"email": 'jean.dupont@ac-paris.fr"\r\nContent-Disposition: inline'},
-            400,
-            "The address holds spaces, line breaks or control characters.",
-        ),
-        (
-            {"email": "<key>IncomingPassword</key>@ac-paris.fr"},
-            400,
-            "The part before the @ sign holds a character addresses cannot have.",
-        ),
-        (  # 1,000 characters
-            {"email": "a" * 988 + "@ac-paris.fr"},
-            400,
-            "The part before the @ sign is longer than 64 characters.",
-        ),
-        ({"email": "jean.dupont@" + "a" * 2000 + ".fr"}, 400, "The address is too long."),
-    ],
-)
-def test_refusals(client: TestClient, params: dict[str, str], status: int, says: str) -> None:
-    response = client.get(PROFILE, params=params)
-    assert check_plain_sentence(response, status) == says + "\n"
+# A person reaches these from a guide's link: each is said in the visitor's language. In English, the
+# address's fault itself; in French, the pages' sentence for it.
+FR_INVALID = "Ce n'est pas une adresse électronique valide : vérifiez-la et réessayez."
+
+
+REFUSALS: list[tuple[dict[str, str], int, str, str]] = [
+    (
+        {},
+        400,
+        "Add ?email= with your mail address.",
+        "Ajoutez ?email= suivi de votre adresse électronique.",
+    ),
+    (
+        {"email": ""},
+        400,
+        "Add ?email= with your mail address.",
+        "Ajoutez ?email= suivi de votre adresse électronique.",
+    ),
+    (
+        {"email": "jean.dupont@example.com"},
+        404,
+        "This service sets up addresses at ac-paris.fr only.",
+        "Ce service configure uniquement les adresses en ac-paris.fr.",
+    ),
+    ({"email": "jean.dupont"}, 400, "The address has no @ sign.", FR_INVALID),
+    (
+        {"email": "jean\n.dupont@ac-paris.fr"},
+        400,
+        "The address holds spaces, line breaks or control characters.",
+        FR_INVALID,
+    ),
+    (
+        {"email": 'jean.dupont@ac-paris.fr"\r\nContent-Disposition: inline'},
+        400,
+        "The address holds spaces, line breaks or control characters.",
+        FR_INVALID,
+    ),
+    (
+        {"email": "<key>IncomingPassword</key>@ac-paris.fr"},
+        400,
+        "The part before the @ sign holds a character addresses cannot have.",
+        FR_INVALID,
+    ),
+    (  # 1,000 characters
+        {"email": "a" * 988 + "@ac-paris.fr"},
+        400,
+        "The part before the @ sign is longer than 64 characters.",
+        FR_INVALID,
+    ),
+    ({"email": "jean.dupont@" + "a" * 2000 + ".fr"}, 400, "The address is too long.", FR_INVALID),
+]
+# How the visitor's language is known: the page's link, the browser, the settings' default.
+LANGUAGE_WAYS: list[tuple[str, dict[str, str], dict[str, str]]] = [
+    ("en", {"lang": "en"}, {}),
+    ("en", {}, {"Accept-Language": "en-GB,en;q=0.9"}),
+    ("fr", {"lang": "fr"}, {"Accept-Language": "en-GB"}),  # the page's choice wins
+    ("fr", {}, {}),
+]
+
+
+@pytest.mark.parametrize("refusal", REFUSALS)
+@pytest.mark.parametrize("way", LANGUAGE_WAYS)
+def test_refusals_in_the_visitors_language(
+    client: TestClient,
+    refusal: tuple[dict[str, str], int, str, str],
+    way: tuple[str, dict[str, str], dict[str, str]],
+) -> None:
+    params, status, says, in_french = refusal
+    language, query, headers = way
+    response = client.get(PROFILE, params={**params, **query}, headers=headers)
+    sentence = check_plain_sentence(response, status)
+    # Spaces compared as words are: the catalogue may hold a no-break space before French punctuation.
+    assert " ".join(sentence.split()) == (says if language == "en" else in_french)
+    assert response.headers["content-language"] == language
+    assert "accept-language" in response.headers["vary"].lower()
     assert "content-disposition" not in response.headers
 
 
