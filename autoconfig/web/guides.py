@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from autoconfig.accounts import provider_for_host
+from autoconfig.accounts import nearest_domain, parse_address, provider_for_host
+from autoconfig.domains import to_unicode_domain
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.settings import Provider
 
@@ -18,18 +19,19 @@ from .pages import (
     DEVICES,
     INVALID_ADDRESS,
     NO_ADDRESS,
-    NO_DOMAIN,
     NO_SUCH_GUIDE,
     UNKNOWN_DOMAIN,
     ProfileSigning,
     account_facts,
+    address_hints,
+    bare_input_message,
     device_from_user_agent,
     guide_context,
     landing_context,
+    login_hint_parts,
+    patterns_json,
 )
 from .reading import link_base, query_value, request_language
-
-_NAME_LIKE = re.compile(r"[^\W_](?:[\w.'-]{0,62}[^\W_])?")
 
 
 def _page_provider(request: Request) -> Provider | None:
@@ -64,11 +66,17 @@ def _page(request: Request, template: str, language: str, status: int = 200, **c
 
 
 def _landing_page(
-    request: Request, language: str, typed: str = "", error: str | None = None, status: int = 200
+    request: Request,
+    language: str,
+    typed: str = "",
+    error: str | None = None,
+    status: int = 200,
+    *,
+    suggestion: Markup | None = None,
 ) -> Response:
-    settings = loaded(request).settings
+    served = loaded(request)
     provider = _page_provider(request)
-    domain = (provider or settings.providers[0]).domains[0]
+    hints = address_hints(served.pages, provider or served.settings.providers[0], language)
     return _page(
         request,
         "landing.html",
@@ -76,9 +84,24 @@ def _landing_page(
         status=status,
         typed=typed,
         error=error,
-        example=f"jean.dupont@{domain}",
+        suggestion=suggestion,
+        example=hints.example,
+        domain_hint=hints.domain_hint,
+        login_hint=login_hint_parts(served.pages, hints, language),
+        form_patterns=patterns_json(hints),
         **landing_context(provider, language, link_base(request)),
     )
+
+
+def _suggestion(request: Request, typed: str, language: str) -> Markup | None:
+    """A link to the guide for the address with the configured domain its domain is a slip away from."""
+    local, domain = parse_address(typed)  # it parsed once already: its domain is the unknown one
+    nearest = nearest_domain(loaded(request).settings, domain)
+    if nearest is None:
+        return None
+    address = f"{local}@{to_unicode_domain(nearest)}"
+    url = f"{request.url.path}?{urlencode({'email': address, 'lang': language})}"
+    return Markup('<a href="{}">{}</a>').format(url, address)
 
 
 async def landing(request: Request) -> Response:
@@ -98,29 +121,33 @@ async def guide(request: Request) -> Response:
     if not typed:
         return _landing_page(request, language, error=pages.gettext(language, NO_ADDRESS), status=400)
     if "@" not in typed:
-        # A login or a name without its domain (jdupont, jean.dupont): say what is missing.
-        domain = (_page_provider(request) or served.settings.providers[0]).domains[0]
-        # The example completes what was typed when it reads as a name; anything else is not echoed.
-        name = typed if _NAME_LIKE.fullmatch(typed) else "jean.dupont"
-        message = pages.gettext(language, NO_DOMAIN, domain=domain, example=f"{name}@{domain}")
+        # A login or a name without its domain (jdupont, jean.dupont): say what is missing, with the
+        # provider's example. Never the typed text made into an address: jdupont@ac-paris.fr is none.
+        provider = _page_provider(request) or served.settings.providers[0]
+        message = bare_input_message(pages, provider, language, typed)
         return _landing_page(request, language, typed=typed, error=message, status=400)
     try:
         account = await served.account(typed)
     except UnknownDomainError:
         domains = ", ".join(d for p in served.settings.providers for d in p.domains)
         message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
-        return _landing_page(request, language, typed=typed, error=message, status=404)
+        suggestion = _suggestion(request, typed, language)
+        return _landing_page(request, language, typed=typed, error=message, status=404, suggestion=suggestion)
     except RequestError:
         message = pages.gettext(language, INVALID_ADDRESS)
         return _landing_page(request, language, typed=typed, error=message, status=400)
     base = link_base(request)
+    # Read on a phone or tablet, a page puts the steps first and folds the account code away: that
+    # screen cannot scan its own code (a computer's window, however narrow, can show it to a phone).
+    handheld = device_from_user_agent(request.headers.get("user-agent")) in ("android", "ios")
     # Everything the page is made of: the rest (settings, signer) is the same for this `served`.
-    key = (device, language, base, request.url.path, request.scope["query_string"], account_facts(account))
+    query = request.scope["query_string"]
+    key = (device, language, base, request.url.path, query, account_facts(account), handheld)
     page = served.pages.kept(key)
     if page is None:
         signing: ProfileSigning = "unsigned"
         if served.signer is not None:
             signing = "development" if served.signer.development else "signed"
         context = guide_context(account, device, language, base, signing)
-        page = served.pages.keep(key, _render(request, "guide.html", language, **context))
+        page = served.pages.keep(key, _render(request, "guide.html", language, **context, handheld=handheld))
     return HTMLResponse(page, headers={"Vary": "Accept-Language"})

@@ -57,11 +57,6 @@ WORDS: dict[str, dict[str, str]] = {
         "unknown_domain": "Ce service configure uniquement les adresses en ac-paris.fr.",
         "calendar": "Agenda (CalDAV)",
         "address": "Adresse (URL)",
-        "domain_hint": "Saisissez votre adresse entière, avec @ac-paris.fr après votre nom.",
-        "no_domain": (
-            "Saisissez votre adresse électronique entière, avec @ac-paris.fr après votre nom : "
-            "par exemple jdupont@ac-paris.fr."
-        ),
         "to_help": "Aide et assistance",
         "help": "Aide",
         "copy_login": "Copier : identifiant",
@@ -77,11 +72,6 @@ WORDS: dict[str, dict[str, str]] = {
         "unknown_domain": "This service sets up addresses at ac-paris.fr only.",
         "calendar": "Calendar (CalDAV)",
         "address": "Address (URL)",
-        "domain_hint": "Type your whole address, with @ac-paris.fr after your name.",
-        "no_domain": (
-            "Type your whole mail address, with @ac-paris.fr after your name: "
-            "for example jdupont@ac-paris.fr."
-        ),
         "to_help": "Help and helpdesk",
         "help": "Help",
         "copy_login": "Copy: login",
@@ -302,6 +292,8 @@ def test_copy_buttons_appear_with_javascript_and_copy(
     session.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=service.base_url)
     page = session.page
     page.goto(f"{service.base_url}/guide/android?email={JEAN}&lang={language}")
+    # On the Android phone the calendar and the directory are folded under their summary: opened here.
+    page.locator("details.fold > summary").click()
     buttons = page.locator("button.copy")
     expect(buttons).to_have_count(len(COPY_NAMES[language]))
     for index in range(len(COPY_NAMES[language])):
@@ -483,6 +475,12 @@ def test_every_guide_shows_the_calendar_on_a_phone(
     session = open_session(PHONE, ANDROID_UA, language, mobile=True)
     page = session.page
     page.goto(f"{service.base_url}/guide/{device}?email={JEAN}&lang={language}")
+    if device == "android":
+        # Read on the Android phone itself, the calendar (which needs DAVx⁵) is one tap away, folded so
+        # that the mail's steps and values come first (issue 20).
+        fold = page.locator("details.fold > summary")
+        expect(fold).to_be_visible()
+        fold.click()
     calendar = page.get_by_role("table", name=WORDS[language]["calendar"])
     calendar.scroll_into_view_if_needed()
     expect(calendar).to_be_visible()
@@ -559,39 +557,3 @@ def test_help_is_one_tap_from_the_top_on_a_phone(
     expect(page).to_have_url(re.compile(r"#help$"))
     expect(help_block).to_be_in_viewport()
     expect(page.get_by_role("link", name="+33 1 44 62 40 40")).to_have_attribute("href", "tel:+33144624040")
-
-
-@pytest.mark.parametrize("language", ["fr", "en"])
-def test_a_bare_login_gets_the_hint_as_it_is_typed(
-    service: Server, open_session: OpenSession, language: str
-) -> None:
-    page = open_session(PHONE, ANDROID_UA, language, mobile=True).page
-    page.goto(f"{service.base_url}/?lang={language}")
-    field = page.get_by_label(WORDS[language]["label"])
-    hint = page.locator("#email-domain")
-    expect(hint).to_be_hidden()
-    field.fill("jdupont")
-    expect(hint).to_be_hidden()  # not while typing: when the person leaves the field, or sends
-    page.get_by_role("button", name=WORDS[language]["submit"]).click()
-    expect(hint).to_be_visible()
-    expect(hint).to_have_text(WORDS[language]["domain_hint"])
-    expect(field).to_have_accessible_description(re.compile(re.escape(WORDS[language]["domain_hint"])))
-    # The browser kept the form, and says the same words in its own bubble.
-    assert urlsplit(page.url).path == "/"
-    assert page.eval_on_selector("#email", "e => e.validationMessage") == WORDS[language]["domain_hint"]
-    # The "@" typed, the hint goes.
-    field.press("End")
-    page.keyboard.type("@ac-paris.fr")
-    expect(hint).to_be_hidden()
-    assert page.eval_on_selector("#email", "e => e.validity.valid") is True
-
-
-@pytest.mark.parametrize("language", ["fr", "en"])
-def test_without_javascript_the_server_says_what_is_missing(
-    service: Server, open_session: OpenSession, language: str
-) -> None:
-    page = open_session(PHONE, ANDROID_UA, language, javascript=False, mobile=True).page
-    page.goto(f"{service.base_url}/guide?email=jdupont&lang={language}")
-    alert = page.get_by_role("alert")
-    expect(alert).to_have_text(WORDS[language]["no_domain"], use_inner_text=True)
-    expect(page.get_by_label(WORDS[language]["label"])).to_have_value("jdupont")

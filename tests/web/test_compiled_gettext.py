@@ -107,7 +107,10 @@ def test_every_page_is_what_the_i18n_extension_renders(settings: Settings, langu
     }
     common["language_links"] = {"fr": "/?lang=fr", "en": "/?lang=en"}
     for device in DEVICES:
-        context = {**common, **guide_context(account, device, language, BASE, "development")}
-        compiled = pages.environments[language].get_template("guide.html").render(context)
-        assert compiled == plain.get_template("guide.html").render(context), device
+        # Read on a computer, and on the phone itself (the Android guide puts its steps first there).
+        for handheld in (False, True):
+            context = {**common, **guide_context(account, device, language, BASE, "development")}
+            context["handheld"] = handheld
+            compiled = pages.environments[language].get_template("guide.html").render(context)
+            assert compiled == plain.get_template("guide.html").render(context), (device, handheld)
     assert ("Configurer votre messagerie" in compiled) == (language == "fr")

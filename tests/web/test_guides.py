@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,8 @@ ANDROID_UA = (
     "Chrome/126.0.0.0 Mobile Safari/537.36"
 )
 
+STATIC_SCRIPTS = ("/static/copy.js", "/static/profile.js")
+
 # What a person reads, per language.
 TEXT: dict[str, dict[str, str]] = {
     "fr": {
@@ -43,10 +46,17 @@ TEXT: dict[str, dict[str, str]] = {
         "no_address": "Saisissez votre adresse électronique.",
         "invalid": "Ce n'est pas une adresse électronique valide : vérifiez-la et réessayez.",
         "no_domain": (
-            "Saisissez votre adresse électronique entière, avec @ac-paris.fr après votre nom : "
-            "par exemple {typed}@ac-paris.fr."
+            "Saisissez votre adresse électronique entière, avec @ac-paris.fr à la fin : "
+            "par exemple jean.dupont@ac-paris.fr."
         ),
-        "domain_hint": "Saisissez votre adresse entière, avec @ac-paris.fr après votre nom.",
+        "domain_hint": (
+            "Saisissez votre adresse électronique entière, avec @ac-paris.fr à la fin : "
+            "par exemple jean.dupont@ac-paris.fr."
+        ),
+        "login_hint": (
+            "« {typed} » ressemble à un identifiant, pas à une adresse : votre adresse est de la forme "
+            "prénom.nom@ac-paris.fr, par exemple jean.dupont@ac-paris.fr."
+        ),
         "to_help": "Aide et assistance",
         "unknown_domain": "Ce service configure uniquement les adresses en {domains}.",
         "no_guide": "Ce guide n'existe pas.",
@@ -75,10 +85,15 @@ TEXT: dict[str, dict[str, str]] = {
         "no_address": "Type your mail address.",
         "invalid": "This is not a valid mail address: check it and try again.",
         "no_domain": (
-            "Type your whole mail address, with @ac-paris.fr after your name: "
-            "for example {typed}@ac-paris.fr."
+            "Type your whole mail address, with @ac-paris.fr at the end: for example jean.dupont@ac-paris.fr."
         ),
-        "domain_hint": "Type your whole address, with @ac-paris.fr after your name.",
+        "domain_hint": (
+            "Type your whole mail address, with @ac-paris.fr at the end: for example jean.dupont@ac-paris.fr."
+        ),
+        "login_hint": (
+            "“{typed}” looks like a login, not an address: your address has the form "
+            "firstname.lastname@ac-paris.fr, for example jean.dupont@ac-paris.fr."
+        ),
         "to_help": "Help and helpdesk",
         "unknown_domain": "This service sets up addresses at {domains} only.",
         "no_guide": "There is no such guide.",
@@ -213,6 +228,7 @@ JEAN_EXPORT = (
     '[1,[1,1],[0,"imap.ac-paris.fr",143,2,1,"jdupont","jean.dupont@ac-paris.fr",""],'
     '[[[0,"smtp.ac-paris.fr",587,2,1,"jdupont",""],["jean.dupont@ac-paris.fr","Jean Dupont"]]]]'
 )
+ANDROID_VALUES_NAMED = {"fr": "« Vos paramètres »", "en": "“Your settings”"}
 ANDROID_APPS = {
     "fr": [
         "Thunderbird pour Android (K-9 Mail)",
@@ -286,7 +302,8 @@ def check_security_headers(response: Any) -> None:
 def check_static_only(doc: Any) -> None:
     """What the strict CSP allows: scripts and styles from /static only, nothing inline, no handlers."""
     scripts = elements(doc, "//script")
-    assert [s.get("src") for s in scripts] == ["/static/copy.js"]
+    # The iPhone/iPad guide adds the one script that makes its profile button a single download.
+    assert [s.get("src") for s in scripts] in (["/static/copy.js"], ["/static/copy.js", "/static/profile.js"])
     assert all(not (s.text or "").strip() for s in scripts)
     assert elements(doc, "//style") == []
     assert elements(doc, "//*[@style]") == []
@@ -338,7 +355,8 @@ def check_qr(response: Any, doc: Any, url: str, language: str) -> None:
     """The QR code section, drawing exactly `url`."""
     section = one(doc, "//section[@class='qr']")
     assert text(one(section, "h2")) == TEXT[language]["qr"]
-    one(section, "figure/svg")
+    # On the Android guide, which shows the account code, the phone's code is folded away.
+    one(section, "figure/svg | details/figure/svg")
     svg = section_svg(response, "qr")
     assert dark_modules(svg) in expected_modules(url)
     assert etree.fromstring(svg.encode()).findtext("title") == url
@@ -536,10 +554,14 @@ def test_android_guide_puts_the_code_first_then_the_values_then_each_app(
     sections = [s.get("class") for s in elements(doc, "//main/section")]
     assert sections == ["export", "values", "steps", "services", "qr"]
     steps = one(doc, "//section[@class='steps']")
-    assert texts(steps, "h3") == ANDROID_APPS[language]
+    assert texts(steps, "details[@class='app']/summary") == ANDROID_APPS[language]
+    # Each app folded but the first, Thunderbird for Android.
+    assert [d.get("open") is not None for d in elements(steps, "details")] == [True] + [False] * 4
     # Every app has its steps; Thunderbird's are what to change in what it finds by itself.
-    assert len(elements(steps, "ol")) == 5
+    assert len(elements(steps, "details/ol")) == 5
     assert ("webmail" in text(steps)) is True
+    # The values are named by their heading, right above or below as the page is read.
+    assert ANDROID_VALUES_NAMED[language] in text(steps)
 
 
 @pytest.mark.parametrize("device", ["thunderbird", "outlook", "other", "ios", "macos"])
@@ -596,7 +618,9 @@ ERRORS: list[tuple[str, dict[str, str], int, str, str]] = [
     ("/guide", {"email": ""}, 400, "no_address", ""),
     ("/guide/android", {"email": "   "}, 400, "no_address", ""),
     ("/guide", {"email": "jean.dupont"}, 400, "no_domain", "jean.dupont"),
-    ("/guide/android", {"email": " jdupont "}, 400, "no_domain", "jdupont"),
+    ("/guide/android", {"email": " jdupont "}, 400, "login_hint", "jdupont"),
+    ("/guide", {"email": "marie"}, 400, "login_hint", "marie"),
+    ("/guide", {"email": "jean.dupont.ac-paris.fr"}, 400, "no_domain", "jean.dupont.ac-paris.fr"),
     ("/guide/ios", {"email": "jean dupont@ac-paris.fr"}, 400, "invalid", "jean dupont@ac-paris.fr"),
     ("/guide", {"email": "jean.dupont@"}, 400, "invalid", "jean.dupont@"),
     ("/guide", {"email": "@ac-paris.fr"}, 400, "invalid", "@ac-paris.fr"),
@@ -671,11 +695,9 @@ def test_hostile_addresses_are_refused_and_shown_as_text(
     assert elements(doc, "//*[@autofocus] | //*[@x]") == []
     # The field gives back what was typed, as an HTML parser reads it (CR LF as LF, NUL as U+FFFD).
     typed_back = typed.strip().replace("\r\n", "\n").replace("\x00", "\ufffd")
-    # Without an "@" it reads as a bare login: the message says what is missing, and completes the typed
-    # text in its example only when that reads as a name (hostile text is not echoed there).
-    bare = "@" not in typed
-    name = typed_back if re.fullmatch(r"[^\W_](?:[\w.'-]{0,62}[^\W_])?", typed_back) else "jean.dupont"
-    error = TEXT[language]["no_domain" if bare else "invalid"].format(typed=name)
+    # Without an "@" the message says what is missing, with the provider's example: the typed text is
+    # never made into an address, and hostile text does not look like a login to be quoted.
+    error = TEXT[language]["no_domain" if "@" not in typed else "invalid"]
     check_form(doc, language, typed=typed_back, error=error)
 
 
@@ -727,7 +749,7 @@ def test_hostile_requests_are_never_echoed_as_markup(
         assert response.text == "Not Found"  # no route: Starlette's own answer, nothing echoed
     else:
         doc = parse_page(response)
-        assert not [e for e in elements(doc, "//script") if e.get("src") != "/static/copy.js"]
+        assert not [e for e in elements(doc, "//script") if e.get("src") not in STATIC_SCRIPTS]
 
 
 # --- static files ---------------------------------------------------------------------------------------
@@ -738,6 +760,7 @@ def test_hostile_requests_are_never_echoed_as_markup(
     [
         ("/static/style.css", "text/css; charset=utf-8", "style.css"),
         ("/static/copy.js", "text/javascript; charset=utf-8", "copy.js"),
+        ("/static/profile.js", "text/javascript; charset=utf-8", "profile.js"),
         ("/static/favicon.svg", "image/svg+xml", "favicon.svg"),
     ],
 )
@@ -757,8 +780,10 @@ def test_stylesheet_keeps_hidden_things_hidden(client: TestClient) -> None:
     assert "url(" not in css  # nothing fetched from elsewhere, not even fonts
 
 
-def test_script_fetches_nothing(client: TestClient) -> None:
-    js = client.get("/static/copy.js").text
+@pytest.mark.parametrize("script", STATIC_SCRIPTS)
+def test_script_fetches_nothing(client: TestClient, script: str) -> None:
+    js = client.get(script).text
+    assert js.startswith("// ")
     for call in ("fetch(", "XMLHttpRequest", "import(", "eval(", "innerHTML", "document.write"):
         assert call not in js
 
@@ -1058,8 +1083,12 @@ EXPORT_WORDS = {
         "title": "Thunderbird pour Android : scannez votre compte",
         "no_password": "Il ne contient aucun mot de passe : l'appli vous le demande.",
         "other_screen": (
-            "Affichez-le sur un autre écran, un ordinateur par exemple, et scannez-le avec le téléphone"
+            "ouvrez cette page sur un ordinateur (saisissez votre adresse et choisissez « Android ») "
+            "et scannez-y le code depuis l'appli."
         ),
+        "phone_title": "Thunderbird pour Android : importer avec un code",
+        "show": "Afficher le code ici",
+        "one_instruction": "À scanner avec Thunderbird pour Android, pas avec l'appli Appareil photo.",
         "new": "touchez « Commencer », puis « Balayer le code QR »",
         "earlier": "« Importer les paramètres » sous « Utilisez-vous déjà Thunderbird pour ordinateur ? »",
         "set_up": "menu → « Paramètres » → « Importer les paramètres » → « Lire un code QR »",
@@ -1078,7 +1107,13 @@ EXPORT_WORDS = {
     "en": {
         "title": "Thunderbird for Android: scan your account",
         "no_password": "It holds no password: the app asks for it.",
-        "other_screen": "Show it on another screen, a computer for example, and scan it with the phone",
+        "other_screen": (
+            "open this page on a computer (type your address and choose “Android”) and scan the code there "
+            "from the app."
+        ),
+        "phone_title": "Thunderbird for Android: import with a code",
+        "show": "Show the code here",
+        "one_instruction": "Scan with Thunderbird for Android, not with the camera app.",
         "new": "tap “Get started”, then “Scan QR code”",
         "earlier": "“Import settings” under “Already using Thunderbird on desktop?”",
         "set_up": "menu → “Settings” → “Import settings” → “Scan QR code”",
@@ -1102,9 +1137,14 @@ def test_android_guide_holds_the_account_code_and_how_to_scan_it(client: TestCli
     one(export, "figure/svg")
     # Exactly the code of Jean's account in Thunderbird's format: no password in it.
     assert dark_modules(section_svg(response, "export")) == export_modules(JEAN_EXPORT)
+    # One instruction under it, and no word of the camera's other code, folded away at the bottom.
+    assert text(one(export, "figure/figcaption")) == words["one_instruction"]
     said = text(export)
-    for key in ("no_password", "other_screen", "new", "earlier", "set_up", "import"):
+    for key in ("no_password", "new", "earlier", "set_up", "import"):
         assert words[key] in said, key
+    assert words["other_screen"] not in said
+    assert elements(export, ".//details") == []
+    assert one(doc, "//section[@class='qr']/details").get("open") is None
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -1118,6 +1158,39 @@ def test_android_guide_says_what_thunderbird_for_android_proposes_and_what_to_ch
         assert words[key] in steps, key
     # The sentence the issue found false is gone.
     assert "finds the settings by itself." not in steps
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_android_guide_read_on_the_phone_puts_the_steps_first_and_folds_the_code(
+    client: TestClient, language: str
+) -> None:
+    # The page as the phone itself asks for it: its screen cannot scan its own code.
+    response = client.get(
+        "/guide/android", params={"email": JEAN, "lang": language}, headers={"User-Agent": ANDROID_UA}
+    )
+    doc = parse_page(response)
+    words = EXPORT_WORDS[language]
+    sections = [s.get("class") for s in elements(doc, "//main/section")]
+    assert sections == ["steps", "values", "export", "qr"]
+    # Every value still there, open.
+    assert values_table(doc) == JEAN_VALUES[language]
+    export = one(doc, "//section[@class='export']")
+    assert text(one(export, "h2")) == words["phone_title"]
+    assert words["other_screen"] in text(one(export, "p"))
+    # The code is the same, folded under its summary.
+    details = one(export, "details")
+    assert details.get("open") is None
+    assert text(one(details, "summary")) == words["show"]
+    one(details, "figure/svg")
+    assert dark_modules(section_svg(response, "export")) == export_modules(JEAN_EXPORT)
+    # The calendar and the directory, one tap away; their values unchanged.
+    fold = one(doc, "//main/details[@class='fold']")
+    assert fold.get("open") is None
+    one(fold, "section[@class='services']")
+    assert values_table(doc, "services") == JEAN_SERVICES[language]
+    # Another device's guide read on the phone is as it was.
+    ios = parse_page(client.get("/guide/ios", params={"email": JEAN}, headers={"User-Agent": ANDROID_UA}))
+    assert [s.get("class") for s in elements(ios, "//main/section")] == ["steps", "values", "services", "qr"]
 
 
 def test_android_guide_when_the_app_finds_the_right_login(client: TestClient) -> None:
@@ -1203,8 +1276,15 @@ def test_a_guide_without_calendar_or_directory_has_no_such_section(
 
 APPLE_WORDS: dict[str, dict[str, Any]] = {
     "fr": {
-        "macos14": "macOS 14 Sonoma et ultérieur : Réglages Système → Général → Gestion des appareils ;",
-        "macos13": "macOS 13 Ventura : Réglages Système → Confidentialité et sécurité → Profils.",
+        "macos": [
+            "macOS 15 Sequoia et ultérieur : Réglages Système → Général → Gestion des appareils ;",
+            "macOS 13 Ventura et 14 Sonoma : Réglages Système → Confidentialité et sécurité → Profils ;",
+            "macOS 12 et antérieur : Préférences Système → Profils.",
+        ],
+        "search": (
+            "Sur toutes les versions, saisir « Profils » dans le champ de recherche de la fenêtre des "
+            "réglages les trouve."
+        ),
         "adds": [
             "La messagerie de jean.dupont@ac-paris.fr (IMAP et SMTP), avec votre identifiant jdupont.",
             "L'agenda (CalDAV), dans Calendrier.",
@@ -1214,8 +1294,14 @@ APPLE_WORDS: dict[str, dict[str, Any]] = {
         "safe": "le profil ne contient que les noms des serveurs et votre identifiant, aucun mot de passe",
     },
     "en": {
-        "macos14": "macOS 14 Sonoma and later: System Settings → General → Device Management;",
-        "macos13": "macOS 13 Ventura: System Settings → Privacy & Security → Profiles.",
+        "macos": [
+            "macOS 15 Sequoia and later: System Settings → General → Device Management;",
+            "macOS 13 Ventura and 14 Sonoma: System Settings → Privacy & Security → Profiles;",
+            "macOS 12 and earlier: System Preferences → Profiles.",
+        ],
+        "search": (
+            "On every version, typing “Profiles” in the search field of the settings window finds them."
+        ),
         "adds": [
             "Mail for jean.dupont@ac-paris.fr (IMAP and SMTP), with your login jdupont.",
             "The calendar (CalDAV), in Calendar.",
@@ -1228,10 +1314,15 @@ APPLE_WORDS: dict[str, dict[str, Any]] = {
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_mac_guide_names_both_places_of_the_profile(client: TestClient, language: str) -> None:
+def test_mac_guide_names_the_three_places_of_the_profile_and_the_search(
+    client: TestClient, language: str
+) -> None:
     doc = parse_page(client.get("/guide/macos", params={"email": JEAN, "lang": language}))
-    paths = texts(doc, "//section[@class='steps']/ol/li/ul/li")
-    assert paths == [APPLE_WORDS[language]["macos14"], APPLE_WORDS[language]["macos13"]]
+    step = one(doc, "//section[@class='steps']/ol/li[ul]")
+    assert texts(step, "ul/li") == APPLE_WORDS[language]["macos"]
+    assert texts(step, "p") == [APPLE_WORDS[language]["search"]]
+    # The iPhone's 8 minutes are the iPhone's: not said on the Mac.
+    assert "8 minutes" not in text(one(doc, "//section[@class='steps']"))
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -1257,6 +1348,47 @@ def test_unsigned_profiles_prepare_for_not_verified(
     assert APPLE_WORDS[language]["safe"] in text(steps)
 
 
+IOS_WORDS = {
+    "fr": {
+        "deadline": "Installez-le dans les 8 minutes : Réglages → Profil téléchargé.",
+        "one_at_a_time": (
+            "Un profil téléchargé qui n'est pas installé dans les 8 minutes est supprimé, et un seul profil "
+            "téléchargé attend à la fois : un second téléchargement remplace le premier."
+        ),
+        "done": (
+            "Profil téléchargé : installez-le dans les 8 minutes, dans Réglages → Profil téléchargé. "
+            "Pour le télécharger de nouveau, rechargez cette page."
+        ),
+    },
+    "en": {
+        "deadline": "Install it within 8 minutes: Settings → Profile Downloaded.",
+        "one_at_a_time": (
+            "A downloaded profile not installed within 8 minutes is deleted, and only one waits at a time: "
+            "a second download replaces the first."
+        ),
+        "done": (
+            "Profile downloaded: install it within 8 minutes, in Settings → Profile Downloaded. "
+            "To download it again, reload this page."
+        ),
+    },
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_iphone_guide_says_8_minutes_and_one_profile_at_a_time(client: TestClient, language: str) -> None:
+    doc = parse_page(client.get("/guide/ios", params={"email": JEAN, "lang": language}))
+    steps = one(doc, "//section[@class='steps']")
+    words = IOS_WORDS[language]
+    # Right under the button, the one line that matters.
+    button = one(steps, ".//a[@id='profile-download']")
+    assert text(one(button, "../following-sibling::p[1]")) == words["deadline"]
+    assert words["one_at_a_time"] in text(steps)
+    # What profile.js puts in the button's place, in a status region empty until then.
+    status = one(steps, ".//p[@id='profile-status']")
+    assert (status.get("role"), text(status), status.get("data-done")) == ("status", "", words["done"])
+    assert [e.get("src") for e in elements(doc, "//script")] == list(STATIC_SCRIPTS)
+
+
 def test_the_development_certificate_prepares_for_not_verified_too(client: TestClient) -> None:
     # The bundled settings sign with the development certificate, which no device trusts.
     doc = parse_page(client.get("/guide/ios", params={"email": JEAN, "lang": "en"}))
@@ -1268,6 +1400,7 @@ def test_the_development_certificate_prepares_for_not_verified_too(client: TestC
 OUTLOOK_HEADINGS = {
     "fr": [
         "Quel Outlook avez-vous ?",
+        "Par où passent votre courrier et votre mot de passe",
         "Outlook classique pour Windows",
         "Nouvel Outlook pour Windows",
         "Outlook pour Mac",
@@ -1275,6 +1408,7 @@ OUTLOOK_HEADINGS = {
     ],
     "en": [
         "Which Outlook do you have?",
+        "Where your mail and your password go",
         "Classic Outlook for Windows",
         "New Outlook for Windows",
         "Outlook for Mac",
@@ -1290,12 +1424,52 @@ def test_outlook_guide_tells_the_versions_apart_and_keeps_the_values(
     doc = parse_page(client.get("/guide/outlook", params={"email": JEAN, "lang": language}))
     steps = one(doc, "//section[@class='steps']")
     assert texts(steps, "h3") == OUTLOOK_HEADINGS[language]
-    which = " ".join(texts(steps, "ul/li"))
+    which = " ".join(texts(steps, "ul[not(@class)]/li"))
     assert ("« Fichier »" if language == "fr" else "“File”") in which
     assert ("« Nouvel Outlook »" if language == "fr" else "“New Outlook”") in which
     cloud = "cloud de Microsoft" if language == "fr" else "Microsoft's cloud"
     assert cloud in text(steps)
     assert values_table(doc) == JEAN_VALUES[language]
+
+
+OUTLOOK_WHERE = {
+    "fr": [
+        "Outlook classique pour Windows envoie votre adresse au cloud de Microsoft pour chercher les "
+        "paramètres, puis se connecte directement à imap.ac-paris.fr et smtp.ac-paris.fr : votre mot de "
+        "passe et votre courrier ne passent qu'entre votre ordinateur et votre organisation.",
+        "Le nouvel Outlook pour Windows et l'appli Outlook pour iPhone et Android configurent le compte en "
+        "passant par le cloud de Microsoft : votre mot de passe et votre courrier passent par les serveurs "
+        "de Microsoft.",
+        "Outlook pour Mac configure lui aussi le compte en passant par le cloud de Microsoft : votre mot de "
+        "passe et votre courrier peuvent passer par les serveurs de Microsoft.",
+    ],
+    "en": [
+        "Classic Outlook for Windows sends your address to Microsoft's cloud to look the settings up, then "
+        "connects directly to imap.ac-paris.fr and smtp.ac-paris.fr: your password and your mail go "
+        "between your computer and your organisation only.",
+        "New Outlook for Windows and the Outlook app for iPhone and Android set the account up through "
+        "Microsoft's cloud: your password and your mail pass through Microsoft's servers.",
+        "Outlook for Mac also sets the account up through Microsoft's cloud: your password and your mail "
+        "may pass through Microsoft's servers.",
+    ],
+}
+OUTLOOK_DIRECT = {
+    "fr": "Thunderbird, Apple Mail (iPhone, iPad, Mac), Outlook classique pour Windows et Thunderbird pour "
+    "Android (K-9 Mail) se connectent directement à imap.ac-paris.fr et smtp.ac-paris.fr",
+    "en": "Thunderbird, Apple Mail (iPhone, iPad, Mac), classic Outlook for Windows and Thunderbird for "
+    "Android (K-9 Mail) connect directly to imap.ac-paris.fr and smtp.ac-paris.fr",
+}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_outlook_guide_says_where_the_mail_and_the_password_go(client: TestClient, language: str) -> None:
+    doc = parse_page(client.get("/guide/outlook", params={"email": JEAN, "lang": language}))
+    steps = one(doc, "//section[@class='steps']")
+    heading = one(steps, "h3[2]")
+    assert text(heading) == OUTLOOK_HEADINGS[language][1]
+    # Each Outlook, in the order the page names them, then the clients that keep the mail direct.
+    assert texts(heading, "following-sibling::ul[1]/li") == OUTLOOK_WHERE[language]
+    assert text(one(heading, "following-sibling::p[1]")).startswith(OUTLOOK_DIRECT[language])
 
 
 # --- pages kept: a guide asked again is not rendered again, and never served for other facts -------------
@@ -1314,7 +1488,8 @@ def test_a_guide_asked_again_is_the_kept_page(make_client: Callable[..., TestCli
 
 def test_a_kept_guide_is_never_the_answer_to_other_facts(make_client: Callable[..., TestClient]) -> None:
     """Each fact a guide is made of picks its own page: language (query or header), device (path or
-    User-Agent), the host the phone's code points to, the address and how it is written."""
+    User-Agent), whether a phone reads it, the host the phone's code points to, the address and how it is
+    written."""
     client = make_client(load_settings())
     english = {"email": JEAN, "lang": "en"}
     asked: list[tuple[str, dict[str, str], dict[str, str]]] = [
@@ -1324,6 +1499,7 @@ def test_a_kept_guide_is_never_the_answer_to_other_facts(make_client: Callable[.
         ("/guide/android", {"email": "Jean.Dupont@ac-paris.fr", "lang": "en"}, {}),
         ("/guide/android", {"email": "marie.curie@ac-paris.fr", "lang": "en"}, {}),
         ("/guide", english, {"User-Agent": ANDROID_UA}),
+        ("/guide/android", english, {"User-Agent": ANDROID_UA}),  # read on the phone: steps first
         ("/guide", english, {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}),
         ("/guide/android", english, {"Host": "127.0.0.1:8080"}),
     ]
@@ -1344,3 +1520,163 @@ def test_kept_pages_are_bounded(settings: Settings) -> None:
     assert len(pages._kept) == KEPT_PAGES
     assert pages.kept(("page", 0)) is None  # the oldest went first
     assert pages.kept(("page", KEPT_PAGES + 9)) == f"<p>{KEPT_PAGES + 9}</p>".encode()
+
+
+# --- the address form: the bare-login hint, the warning, "did you mean" ---------------------------------
+
+OFF_FORM = {
+    "fr": (
+        "Cette adresse n'a pas la forme prénom.nom@ac-paris.fr : vérifiez-la avant de continuer. "
+        "Une boîte partagée ou de service peut avoir une autre forme."
+    ),
+    "en": (
+        "This address does not have the form firstname.lastname@ac-paris.fr: check it before you "
+        "continue. A shared or service mailbox may have another form."
+    ),
+}
+# The README's table: people's addresses, and a school's functional mailbox (a form of its own).
+OF_THE_FORM = [
+    "jean.dupont@ac-paris.fr",
+    "jean-pierre.dupont2@ac-paris.fr",
+    "marie.martin-durand@ac-paris.fr",
+    "jean.de.la.fontaine@ac-paris.fr",
+    "élodie.mérand@ac-paris.fr",
+    "ce.0751234a@ac-paris.fr",
+]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_login_shaped_address_gets_the_guide_with_a_warning_above_the_values(
+    client: TestClient, device: Device, language: str
+) -> None:
+    response = client.get(f"/guide/{device}", params={"email": "jdupont@ac-paris.fr", "lang": language})
+    assert response.status_code == 200
+    doc = parse_page(response)
+    warning = one(doc, "//main//p[@id='off-form']")
+    assert text(warning) == OFF_FORM[language]
+    # Above everything the person would copy or scan: the first values, the account code, the profile.
+    following = warning.xpath("following::table | following::figure | following::a[@class='button']")
+    preceding = warning.xpath("preceding::table | preceding::figure | preceding::a[@class='button']")
+    assert following
+    assert preceding == []
+    # The guide itself is as it was: the values are there, the login the rule's fallback.
+    assert values_table(doc)
+    assert "jdupont" in response.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("address", OF_THE_FORM)
+def test_addresses_of_the_form_get_no_warning(client: TestClient, address: str, language: str) -> None:
+    response = client.get("/guide/thunderbird", params={"email": address, "lang": language})
+    assert response.status_code == 200
+    assert elements(parse_page(response), "//*[@id='off-form']") == []
+
+
+def test_a_provider_that_states_no_form_never_warns(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    client = make_client(make_settings())
+    for address in ("jdupont@example.org", "x@example.org", "jean.dupont@example.org"):
+        response = client.get("/guide/thunderbird", params={"email": address, "lang": "en"})
+        assert response.status_code == 200
+        assert elements(parse_page(response), "//*[@id='off-form']") == []
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("typed", ["jdupont", "marie", "jdupont2", "Jean-Pierre"])
+def test_a_bare_login_is_quoted_and_never_made_into_an_address(
+    client: TestClient, typed: str, language: str
+) -> None:
+    response = client.get("/guide", params={"email": typed, "lang": language})
+    assert response.status_code == 400
+    doc = parse_page(response)
+    check_form(doc, language, typed=typed, error=TEXT[language]["login_hint"].format(typed=typed))
+    # The provider's example, never what was typed with the domain after it.
+    assert f"{typed}@" not in response.text
+    assert f"{typed.lower()}@" not in response.text.lower()
+
+
+def test_the_landing_page_holds_the_scripts_login_hint(client: TestClient) -> None:
+    doc = parse_page(client.get("/", params={"lang": "en"}))
+    hint = one(doc, "//div[@aria-live='polite']/p[@id='email-login']")
+    assert hint.get("hidden") is not None
+    # The slot copy.js fills in with what was typed, as text.
+    assert text(hint) == TEXT["en"]["login_hint"].format(typed="")
+    assert elements(hint, "./span[@class='typed']")
+    patterns = json.loads(hint.get("data-forms"))
+    assert patterns == [
+        r"^[a-z]+(?:[-\x27][a-z]+)*\.[a-z]+(?:[-.\x27][a-z]+)*[0-9]*$",
+        r"^ce\.[0-9]{7}[a-z]$",
+    ]
+
+
+def test_no_login_hint_for_a_provider_that_states_no_form(
+    make_client: Callable[..., TestClient], make_settings: Callable[..., Settings]
+) -> None:
+    client = make_client(make_settings())
+    doc = parse_page(client.get("/", params={"lang": "en"}))
+    assert elements(doc, "//*[@id='email-login']") == []
+    response = client.get("/guide", params={"email": "jdupont", "lang": "en"})
+    error = one(parse_page(response), "//p[@id='email-error']")
+    assert (
+        text(error)
+        == "Type your whole mail address, with @example.org at the end: for example jean.dupont@example.org."
+    )
+
+
+DID_YOU_MEAN = {"fr": "Vouliez-vous dire {address} ?", "en": "Did you mean {address}?"}
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(
+    ("path", "typed", "meant"),
+    [
+        ("/guide", "jean.dupont@ac-pari.fr", "jean.dupont@ac-paris.fr"),
+        ("/guide", "jean.dupont@acparis.fr", "jean.dupont@ac-paris.fr"),
+        ("/guide/android", "jean.dupont@ac-paris.com", "jean.dupont@ac-paris.fr"),
+        ("/guide/ios", "Marie.Martin@ac-parsi.fr", "Marie.Martin@ac-paris.fr"),
+    ],
+)
+def test_a_domain_a_slip_away_gets_a_did_you_mean_link(
+    client: TestClient, path: str, typed: str, meant: str, language: str
+) -> None:
+    response = client.get(path, params={"email": typed, "lang": language})
+    assert response.status_code == 404
+    doc = parse_page(response)
+    check_form_error = TEXT[language]["unknown_domain"].format(domains="ac-paris.fr")
+    assert text(one(doc, "//p[@id='email-error']")) == check_form_error
+    suggestion = one(doc, "//form//p[@id='email-suggestion']")
+    assert text(suggestion) == DID_YOU_MEAN[language].format(address=meant)
+    link = one(suggestion, "./a")
+    assert text(link) == meant
+    target = urlsplit(link.get("href"))
+    assert target.path == path
+    assert parse_qs(target.query) == {"email": [meant], "lang": [language]}
+    field = one(doc, "//input[@id='email']")
+    assert field.get("aria-describedby") == "email-hint email-error email-suggestion"
+    # The link leads to the guide.
+    assert client.get(link.get("href")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "typed", ["jean.dupont@gmail.com", "jean.dupont@ac-lyon.fr", "jean.dupont@example.com", "x@ac.fr"]
+)
+def test_no_did_you_mean_for_other_domains(client: TestClient, typed: str) -> None:
+    doc = parse_page(client.get("/guide", params={"email": typed, "lang": "en"}))
+    assert elements(doc, "//*[@id='email-suggestion']") == []
+
+
+def test_did_you_mean_among_several_providers(idf: Callable[[str], TestClient]) -> None:
+    response = idf("autoconfig.ac-paris.fr").get(
+        "/guide", params={"email": "jean.dupont@ac-creteil.com", "lang": "en"}
+    )
+    link = one(parse_page(response), "//p[@id='email-suggestion']/a")
+    assert text(link) == "jean.dupont@ac-creteil.fr"
+
+
+def test_a_hostile_local_part_in_did_you_mean_stays_text(client: TestClient) -> None:
+    response = client.get("/guide", params={"email": "o'neil&co@ac-pari.fr", "lang": "en"})
+    link = one(parse_page(response), "//p[@id='email-suggestion']/a")
+    assert text(link) == "o'neil&co@ac-paris.fr"
+    assert parse_qs(urlsplit(link.get("href")).query)["email"] == ["o'neil&co@ac-paris.fr"]
