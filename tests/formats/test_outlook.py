@@ -582,3 +582,55 @@ def test_a_remembered_request_reads_as_a_fresh_one(body: bytes) -> None:
         expected = exc.code, exc.reason, exc.schema
     assert outcome() == expected
     assert outcome() == expected  # the second time, from memory
+
+
+# --- only IMAP, POP3 and SMTP: nothing that sends Thunderbird or Outlook to Exchange ---------------------
+
+EVERY_SETTINGS = [
+    profiles_dir() / "ac-paris.toml",
+    profiles_dir() / "ile-de-france.toml",
+    Path(__file__).parent.parent / "data" / "golden" / "rich.toml",
+]
+# Every element an answer may hold: Exchange's (EXCH, EXPR, WEB Protocol types, EwsUrl, ASUrl, OOFUrl,
+# the mobilesync schema) would make Thunderbird offer an Exchange account the organisation does not run.
+POX_ELEMENTS = {
+    "Autodiscover",
+    "Response",
+    "User",
+    "DisplayName",
+    "Account",
+    "AccountType",
+    "Action",
+    "Protocol",
+    "Type",
+    "Server",
+    "Port",
+    "DomainRequired",
+    "LoginName",
+    "SPA",
+    "SSL",
+    "Encryption",
+    "AuthRequired",
+}
+EXCHANGE_WORDS = ("EXCH", "EXPR", "EWS", "WEB", "mobilesync", "ActiveSync", "exch")
+
+
+@pytest.mark.parametrize("path", EVERY_SETTINGS, ids=lambda p: Path(p).name)
+def test_answers_list_only_imap_pop3_smtp_with_starttls_kept_on(path: Path) -> None:
+    settings = load_settings(path)
+    for provider in settings.providers:
+        account = resolve_account(settings, f"jean.dupont@{provider.domains[0]}")
+        document = build_pox(provider, account)
+        root = etree.fromstring(document)
+        assert {etree.QName(e).localname for e in root.iter()} <= POX_ELEMENTS, provider.id
+        assert {etree.QName(e).namespace for e in root.iter()} == {RESPONSE, OUTLOOK}, provider.id
+        texts = [e.text or "" for e in root.iter()]
+        assert not [t for t in texts if t in EXCHANGE_WORDS or "mobilesync" in t], provider.id
+        view = read_pox(document)
+        assert {p.type for p in view.protocols} <= {"IMAP", "POP3", "SMTP"}
+        assert "SMTP" in {p.type for p in view.protocols}
+        for server, protocol in zip((*provider.incoming, *provider.outgoing), view.protocols, strict=True):
+            assert protocol.type == server.protocol_name.upper()
+            # Thunderbird reads SSL off as plain text: STARTTLS is SSL on with Encryption TLS.
+            expected = {"starttls": ("on", "TLS"), "tls": ("on", "SSL"), "none": ("off", "None")}
+            assert (protocol.ssl, protocol.encryption) == expected[server.security], protocol

@@ -16,6 +16,7 @@ from autoconfig.accounts import resolve_account
 from autoconfig.formats.thunderbird import build_clientconfig, compile_clientconfig, generic_answer_notes
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Provider, Settings, load_settings
+from tests.helpers.paths import DATA
 from tests.helpers.settings import incoming, settings_data
 from tests.helpers.thunderbird import (
     ConfigView,
@@ -28,6 +29,7 @@ from tests.helpers.thunderbird import (
 )
 
 MakeSettings = Callable[..., Settings]
+RICH = DATA / "golden" / "rich.toml"
 
 # Written by hand from the contract, not by the code under test.
 JEAN_DUPONT_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
@@ -607,3 +609,54 @@ def test_an_overrides_file_or_a_directory_makes_the_fallback_inexact(
     }
     asking = make_settings(provider={"login": {"fallback": "%EMAILLOCALPART%"}, "directory": directory})
     assert len(generic_answer_notes(asking)) == 1
+
+
+# --- the literal login whenever the address is known ---------------------------------------------------
+
+EVERY_SETTINGS = [profiles_dir() / "ac-paris.toml", profiles_dir() / "ile-de-france.toml", RICH]
+# Name-shaped, a homonym's number, rich.toml's overrides (zoe.legrand, boss), and odd local parts.
+KNOWN_LOCALS = ("jean.dupont", "jean-pierre.dupont2", "zoe.legrand", "boss", "o'neil&co", "Élodie.Mérand")
+
+
+def nextcloud_reads(username: str, display_name: str) -> str:
+    """What Nextcloud Mail makes of a username: it fills %EMAILLOCALPART% with the address's display
+    name, not its local part (CLIENTS.md)."""
+    return username.replace("%EMAILLOCALPART%", display_name)
+
+
+@pytest.mark.parametrize("path", EVERY_SETTINGS, ids=lambda p: Path(p).name)
+def test_every_answer_for_a_known_address_carries_the_literal_login(path: Path) -> None:
+    settings = load_settings(path)
+    checked = 0
+    for provider in settings.providers:
+        template = compile_clientconfig(provider)
+        for domain in (*provider.domains, *provider.aliases):
+            for local in KNOWN_LOCALS:
+                account = resolve_account(settings, f"{local}@{domain}")
+                document = template.render(account)
+                assert b"%EMAIL" not in document, (provider.id, local, domain)
+                view = read_config(document)
+                servers = [*provider.incoming, *provider.outgoing]
+                assert [s.hostname for s in (*view.incoming, *view.outgoing)] == [
+                    account.fill(s.host) for s in servers
+                ]
+                for server, read in zip(servers, (*view.incoming, *view.outgoing), strict=True):
+                    assert read.username == account.login_for(server.username)
+                    assert nextcloud_reads(read.username, "Jean Dupont") == read.username
+                checked += 1
+    assert checked >= len(settings.providers) * len(KNOWN_LOCALS)
+
+
+def test_the_overrides_and_the_rule_give_the_literal_logins_of_rich_settings() -> None:
+    # Values written by hand from rich.toml and rich-overrides.csv.
+    settings = load_settings(RICH)
+    example = compile_clientconfig(settings.providers[0])
+    expected = {
+        "jean.dupont@example.org": ("dupont.j", "jean.dupont", "dupont.j", "jean.dupont@example.org"),
+        "zoe.legrand@example.org": ("zlegrand-2", "zoe.legrand", "zlegrand-2", "zoe.legrand@example.org"),
+        # An alias's mailbox is the same local part at the provider's first domain.
+        "boss@example.net": ("the.boss", "boss", "the.boss", "boss@example.org"),
+    }
+    for address, logins in expected.items():
+        view = read_config(example.render(resolve_account(settings, address)))
+        assert tuple(s.username for s in (*view.incoming, *view.outgoing)) == logins, address
