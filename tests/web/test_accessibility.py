@@ -9,24 +9,21 @@ protocol, which the policy does not govern, so nothing is loosened for the audit
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 # The package ships no type information (no py.typed): its Axe is Any to mypy.
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.helpers.live import Server, serving
+from tests.helpers.live import Server
 from tests.helpers.pages import (
     ANDROID_UA,
     DESKTOP,
     LINUX_UA,
     PHONE,
     OpenSession,
-    browser_sessions,
-    chromium,
 )
 
 JEAN = "jean.dupont@ac-paris.fr"
@@ -44,29 +41,6 @@ PAGES = [
     "/guide?email=marie.curie@ac-pari.fr",
 ]
 WINDOWS = {"phone": (PHONE, ANDROID_UA, True), "computer": (DESKTOP, LINUX_UA, False)}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    with serving(tmp_path_factory.mktemp("accessibility-serve")) as live_server:
-        yield live_server
-
-
-@pytest.fixture
-def open_session(browser: Browser) -> Iterator[OpenSession]:
-    with browser_sessions(browser) as open_one:
-        yield open_one
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
 
 
 # Only violations come back (passes would only make the answer bigger); target-size joins the default rules.

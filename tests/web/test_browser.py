@@ -14,23 +14,20 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from tests.helpers.live import Server, serving
+from tests.helpers.live import Server
 from tests.helpers.pages import (
     ANDROID_UA,
     DESKTOP,
     LINUX_UA,
     PHONE,
     OpenSession,
-    browser_sessions,
-    chromium,
     decode_qr,
 )
 from tests.helpers.paths import ROOT
@@ -117,26 +114,6 @@ JEAN_EXPORT = (
 
 
 # --- the service and the browser ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m autoconfig serve` with the bundled settings, one worker, on a free loopback port."""
-    with serving(tmp_path_factory.mktemp("browser-serve")) as live_server:
-        yield live_server
-
-
-@pytest.fixture
-def open_session(browser: Browser) -> Iterator[OpenSession]:
-    """Open browser contexts (closed after the test): `open_session(viewport, user_agent, ...)`."""
-    with browser_sessions(browser) as open_one:
-        yield open_one
 
 
 def settings_shown(page: Page) -> dict[str, dict[str, str]]:

@@ -9,22 +9,19 @@ Every check of what an action changes waits for it with Playwright's `expect(...
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
-from tests.helpers.live import Server, serving
+from tests.helpers.live import Server
 from tests.helpers.pages import (
     ANDROID_UA,
     DESKTOP,
     LINUX_UA,
     PHONE,
     OpenSession,
-    browser_sessions,
-    chromium,
 )
 
 WORDS: dict[str, dict[str, str]] = {
@@ -77,25 +74,6 @@ class Screen:
 
 SCREENS = {"phone": Screen(PHONE, ANDROID_UA, True), "desktop": Screen(DESKTOP, LINUX_UA, False)}
 EVERY = [(screen, language) for screen in SCREENS for language in ("fr", "en")]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m autoconfig serve` with the bundled settings, one worker, on a free loopback port."""
-    with serving(tmp_path_factory.mktemp("browser-address")) as live_server:
-        yield live_server
-
-
-@pytest.fixture
-def open_session(browser: Browser) -> Iterator[OpenSession]:
-    with browser_sessions(browser) as open_one:
-        yield open_one
 
 
 def open_page(open_session: OpenSession, screen: str, language: str, javascript: bool = True) -> Page:

@@ -10,24 +10,21 @@ stay within about half of that, with every mail value still open on the page.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 # The package ships no type information (no py.typed): its Axe is Any to mypy.
 from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
-from playwright.sync_api import Browser, Download, Locator, Page, expect
+from playwright.sync_api import Download, Locator, Page, expect
 
-from tests.helpers.live import Server, serving
+from tests.helpers.live import Server
 from tests.helpers.pages import (
     ANDROID_UA,
     DESKTOP,
     LINUX_UA,
     PHONE,
     OpenSession,
-    browser_sessions,
-    chromium,
 )
 
 JEAN = "jean.dupont@ac-paris.fr"
@@ -117,30 +114,6 @@ MAIL_VALUES = [
     ("outgoing", "port", "587"),
     ("outgoing", "security", "STARTTLS"),
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def service(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m autoconfig serve` with the bundled settings, one worker, on a free loopback port."""
-    with serving(tmp_path_factory.mktemp("browser-guides-serve")) as live_server:
-        yield live_server
-
-
-@pytest.fixture
-def open_session(browser: Browser) -> Iterator[OpenSession]:
-    with browser_sessions(browser) as open_one:
-        yield open_one
-
-
-@pytest.fixture(scope="module")
-def axe() -> Axe:
-    return Axe()
 
 
 def open_guide(
