@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -284,11 +286,26 @@ def test_every_command_is_driven() -> None:
     assert commands >= {"serve", "check", "import", "dns", "render", "healthcheck", "probe", "reference"}
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder")
-def test_render_into_a_folder_without_write_permission(tmp_path: Path) -> None:
-    locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    result = run(["render", "--out", str(locked / "www")], None)
+def test_render_into_a_folder_without_write_permission() -> None:
+    # Root writes into any folder: as root (CI), the command runs as another user, in a folder that user
+    # can reach (pytest's own are root's alone).
+    top = Path(tempfile.mkdtemp(prefix="autoconfig-locked-"))
+    try:
+        top.chmod(0o755)
+        locked = top / "locked"
+        locked.mkdir(mode=0o555)
+        as_user = ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups"] if os.geteuid() == 0 else []
+        environment = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
+        result = subprocess.run(
+            [*as_user, sys.executable, "-m", "autoconfig", "render", "--out", str(locked / "www")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=environment,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
     assert result.stderr.splitlines() == [
         f"{locked}/www: cannot create the folder: Permission denied; give --out a folder this user can "
         "create and write"
