@@ -44,6 +44,7 @@ from tests.helpers.outlook import (
     MOBILESYNC_REQUEST_NS,
     OUTLOOK,
     OUTLOOK_REQUEST_NS,
+    PROTOCOL_CHILDREN,
     QUADRATIC,
     RESPONSE,
     VARIED,
@@ -602,15 +603,7 @@ POX_ELEMENTS = {
     "AccountType",
     "Action",
     "Protocol",
-    "Type",
-    "Server",
-    "Port",
-    "DomainRequired",
-    "LoginName",
-    "SPA",
-    "SSL",
-    "Encryption",
-    "AuthRequired",
+    *PROTOCOL_CHILDREN,
 }
 EXCHANGE_WORDS = ("EXCH", "EXPR", "EWS", "WEB", "mobilesync", "ActiveSync", "exch")
 

@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -24,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.systemd import get_in_network_of
 
 BOOT_TIMEOUT = 60
 HALT_TIMEOUT = 30
@@ -83,18 +84,7 @@ class Container:
 
     def get(self, url: str) -> bytes | None:
         """GET `url` from inside the container's network namespace; None when nothing answers (yet)."""
-        script = (
-            "import sys, urllib.request\n"
-            "with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:\n"
-            "    sys.stdout.buffer.write(answer.read())"
-        )
-        result = subprocess.run(
-            ["nsenter", f"--target={self.leader}", "--net", "--", sys.executable, "-c", script, url],
-            capture_output=True,
-            timeout=15,
-            check=False,
-        )
-        return result.stdout if result.returncode == 0 else None
+        return get_in_network_of(self.leader, url)
 
 
 def skip_without_nspawn() -> None:

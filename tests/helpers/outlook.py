@@ -31,7 +31,7 @@ JEAN = "jean.dupont@ac-paris.fr"
 _DECLARATION = re.compile(rb"""<\?xml version=(['"])1\.0\1 encoding=(['"])UTF-8\2\?>\n""")
 
 
-_PROTOCOL_CHILDREN = [
+PROTOCOL_CHILDREN = [  # every child of a Protocol, in Outlook's order
     "Type",
     "Server",
     "Port",
@@ -221,7 +221,7 @@ def read_pox(document: bytes) -> PoxView:
     for name, protocol in rest:
         assert name == "Protocol"
         values = {_named(child, OUTLOOK): _leaf(child) for child in protocol}
-        assert [_named(child, OUTLOOK) for child in protocol] == _PROTOCOL_CHILDREN
+        assert [_named(child, OUTLOOK) for child in protocol] == PROTOCOL_CHILDREN
         assert values["Port"] == str(int(values["Port"]))
         protocols.append(
             ProtocolView(

@@ -72,6 +72,23 @@ class Unit:
         return [variables.get(word[1:], word) if word.startswith("$") else word for word in shlex.split(line)]
 
 
+def get_in_network_of(pid: int, url: str) -> bytes | None:
+    """GET `url` from inside the network namespace of process `pid` (a private one, where the service
+    may take its own port 8080); None when nothing answers (yet)."""
+    script = (
+        "import sys, urllib.request\n"
+        "with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:\n"
+        "    sys.stdout.buffer.write(answer.read())"
+    )
+    result = subprocess.run(
+        ["nsenter", f"--target={pid}", "--net", "--", sys.executable, "-c", script, url],
+        capture_output=True,
+        timeout=15,
+        check=False,
+    )
+    return result.stdout if result.returncode == 0 else None
+
+
 def host_environment() -> dict[str, str]:
     passed = {k: v for k, v in os.environ.items() if k in PASSED_ENVIRONMENT or k in PASSED_PREFIXES}
     return {
@@ -136,19 +153,8 @@ class Machine:
 
     def fetch(self, process: subprocess.Popen[bytes], url: str) -> str | None:
         """GET `url` from inside `process`'s network namespace; None when nothing answers yet."""
-        script = (
-            "import sys, urllib.request\n"
-            "with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:\n"
-            "    sys.stdout.write(answer.read().decode())"
-        )
-        result = subprocess.run(
-            ["nsenter", f"--target={process.pid}", "--net", "--", sys.executable, "-c", script, url],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-        )
-        return result.stdout if result.returncode == 0 else None
+        body = get_in_network_of(process.pid, url)
+        return None if body is None else body.decode()
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
