@@ -1,5 +1,5 @@
 """How the probe reaches the deployment: HTTP and HTTPS with the standard library, at the addresses
-the resolver gives (lookup.py), every operation bounded by the timeout.
+the resolver gives (lookup.py), every operation bounded by the timeout (a watchdog, watchdog.py).
 
 The probe connects only where it is pointed: the names of the address's domain and the hosts the
 settings and the answers name, at the addresses the resolver gives (or `--at`). A client's port 443 or
@@ -22,6 +22,7 @@ from autoconfig import __version__
 
 from .lookup import Lookup, LookupFailure
 from .report import ProbeError
+from .watchdog import Watchdog
 
 MAX_BODY = 1024 * 1024  # the largest answer read: every document the service serves is a few KiB
 MAX_REDIRECTS = 5
@@ -92,6 +93,10 @@ class Network:
     _silent: dict[tuple[str, int, str | None, str | None], FetchError] = field(
         init=False, repr=False, default_factory=dict
     )
+    # Where an answer began to come and was not complete in time (a server that drips it): every name
+    # and path there would do the same, so that address is not asked again for the name, whichever
+    # path, nor as the first address DNS gives. Keyed by host, port and the address connected to.
+    _slow: dict[tuple[str, int, str], FetchError] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._context = ssl.create_default_context()
@@ -129,6 +134,8 @@ class Network:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
+            if (host, port, candidate) in self._slow:
+                raise self._slow[(host, port, candidate)]
             try:
                 return socket.create_connection((candidate, port), timeout=remaining)
             except OSError as exc:
@@ -142,17 +149,29 @@ class Network:
             raise FetchError("timeout", f"{where}: no connection within {self.timeout:g} s")
         raise FetchError("network", f"{where}: {failure.strerror or failure}")
 
-    def _wrap(self, sock: socket.socket, host: str, deadline: float, *, verify: bool = True) -> ssl.SSLSocket:
+    def _wrap(
+        self, sock: socket.socket, host: str, watchdog: Watchdog, *, verify: bool = True
+    ) -> ssl.SSLSocket:
         context = self._context
         if not verify:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
-            return context.wrap_socket(sock, server_hostname=host)
-        except ssl.SSLCertVerificationError as exc:
+            # The handshake is run once the watchdog watches the TLS socket: a server that drips it is
+            # cut at the deadline like any other read.
+            wrapped = context.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False)
+            watchdog.watch(wrapped)
+        except (ssl.SSLError, OSError) as exc:
             sock.close()
+            raise FetchError("tls", f"{host}: TLS handshake failed ({exc})") from None
+        try:
+            wrapped.do_handshake()
+            if watchdog.fired:
+                raise TimeoutError
+            return wrapped
+        except ssl.SSLCertVerificationError as exc:
+            wrapped.close()
             code = exc.verify_code
             kind = (
                 "tls-name"
@@ -166,11 +185,10 @@ class Network:
             raise FetchError(
                 kind, f"{host}: {(exc.verify_message or exc.reason or '').rstrip('.')}"
             ) from None
-        except TimeoutError:
-            sock.close()
-            raise FetchError("timeout", f"{host}: no TLS handshake within {self.timeout:g} s") from None
         except (ssl.SSLError, OSError) as exc:
-            sock.close()
+            wrapped.close()
+            if watchdog.fired or isinstance(exc, TimeoutError):
+                raise FetchError("timeout", f"{host}: no TLS handshake within {self.timeout:g} s") from None
             raise FetchError("tls", f"{host}: TLS handshake failed ({exc})") from None
 
     def _remember(self, host: str, port: int, address: str | None, failure: FetchError) -> FetchError:
@@ -189,11 +207,14 @@ class Network:
 
     def _certificate(self, host: str, port: int, *, verify: bool, address: str | None) -> bytes:
         deadline = time.monotonic() + self.timeout
-        sock = self._wrap(self._connect(host, port, deadline, address), host, deadline, verify=verify)
-        try:
-            der = sock.getpeercert(binary_form=True)
-        finally:
-            sock.close()
+        with Watchdog(deadline) as watchdog:
+            sock = self._connect(host, port, deadline, address)
+            watchdog.watch(sock)
+            tls = self._wrap(sock, host, watchdog, verify=verify)
+            try:
+                der = tls.getpeercert(binary_form=True)
+            finally:
+                tls.close()
         if der is None:
             raise FetchError("tls", f"{host}: no certificate presented")
         return der
@@ -233,27 +254,43 @@ class Network:
     ) -> Answer:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        deadline = time.monotonic() + self.timeout
-        sock: socket.socket = self._connect(host, port, deadline, address)
-        if parts.scheme == "https":
-            sock = self._wrap(sock, host, deadline)
-        connection = _Connection(host, parts.port, parts.scheme, sock)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        try:
-            connection.request(method, target, body=body, headers={"Connection": "close", **_signed(headers)})
-            sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            response = connection.getresponse()
-            content = _read(response, deadline)
-        except TimeoutError:
-            raise FetchError(
-                "timeout", f"{url}: no complete answer within {self.timeout:g} s", path=parts.path or "/"
-            ) from None
-        except (http.client.HTTPException, OSError) as exc:
-            raise FetchError("protocol", f"{url}: {type(exc).__name__} {exc}".rstrip()) from None
-        finally:
-            connection.close()
-        found = {name.lower(): value for name, value in reversed(response.getheaders())}
-        return Answer(url, response.status, found, content)
+        deadline = time.monotonic() + self.timeout
+        answer: http.client.HTTPResponse | None = None
+        with Watchdog(deadline) as watchdog:
+            sock: socket.socket = self._connect(host, port, deadline, address)
+            watchdog.watch(sock)
+            peer = _peer(sock, address)
+            if parts.scheme == "https":
+                sock = self._wrap(sock, host, watchdog)
+            connection = _Connection(host, parts.port, parts.scheme, sock)
+            content, problem = b"", None
+            try:
+                connection.request(
+                    method, target, body=body, headers={"Connection": "close", **_signed(headers)}
+                )
+                answer = connection.getresponse()
+                content = _read(answer)
+            except (http.client.HTTPException, OSError) as exc:
+                problem = exc
+            finally:
+                connection.close()
+        if watchdog.fired or isinstance(problem, TimeoutError):
+            path = parts.path or "/"
+            if answer is not None or _begun(problem):
+                self._slow[(host, port, peer)] = FetchError(
+                    "timeout",
+                    f"{host} port {port} at {peer}: answered too slowly earlier in this run "
+                    f"(an answer not complete within {self.timeout:g} s), not asked again",
+                )
+                message = f"{url}: the answer came too slowly, not complete within {self.timeout:g} s"
+            else:
+                message = f"{url}: no complete answer within {self.timeout:g} s"
+            raise FetchError("timeout", message, path=path)
+        if answer is None or problem is not None:
+            raise FetchError("protocol", f"{url}: {type(problem).__name__} {problem}".rstrip()) from None
+        found = {name.lower(): value for name, value in reversed(answer.getheaders())}
+        return Answer(url, answer.status, found, content)
 
     def follow(self, url: str, *, headers: dict[str, str] | None = None) -> tuple[Answer, list[str]]:
         """GET, following redirects as browsers' fetch does; the answer and the URLs it was sent on to.
@@ -269,15 +306,11 @@ class Network:
         raise FetchError("protocol", f"{hops[0]}: more than {MAX_REDIRECTS} redirects")
 
 
-def _read(response: http.client.HTTPResponse, deadline: float) -> bytes:
-    # A server that drips bytes must not hold the probe much past its deadline: each read waits at
-    # most the socket's timeout, and none starts after the deadline. (http.client may already have
-    # handed the socket to the response, so its timeout is set once, before the answer.)
+def _read(response: http.client.HTTPResponse) -> bytes:
+    # The watchdog bounds the time; this bounds the size (an endless body).
     chunks: list[bytes] = []
     size = 0
     while True:
-        if time.monotonic() > deadline:
-            raise TimeoutError
         chunk = response.read(65536)
         if not chunk:
             return b"".join(chunks)
@@ -285,6 +318,23 @@ def _read(response: http.client.HTTPResponse, deadline: float) -> bytes:
         if size > MAX_BODY:
             raise FetchError("too-large", f"the answer is larger than {MAX_BODY // 1024} KiB")
         chunks.append(chunk)
+
+
+def _peer(sock: socket.socket, address: str | None) -> str:
+    # The address connected to; a connection reset already may no longer say it.
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:
+        return address or ""
+
+
+def _begun(problem: Exception | None) -> bool:
+    # Whether the answer's head had begun to come when the deadline cut it: http.client says
+    # RemoteDisconnected when not one byte of the status line came, and a cut head is otherwise
+    # malformed (BadStatusLine, IncompleteRead). A timeout or a TLS error tells nothing.
+    return isinstance(problem, http.client.HTTPException) and not isinstance(
+        problem, http.client.RemoteDisconnected
+    )
 
 
 class _Connection(http.client.HTTPConnection):
