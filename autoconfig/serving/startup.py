@@ -16,6 +16,7 @@ from autoconfig.paths import is_bundled_default, state_dir
 from autoconfig.settings import Settings, load_settings, settings_warnings
 from autoconfig.web.accesslog import stored_hash_key
 
+from .protocol import DESCRIPTOR_MARGIN, connection_cap, descriptor_limit
 from .snapshot import Snapshot
 
 MIN_HASH_KEY_BYTES = 16
@@ -46,6 +47,23 @@ def settings_notes(settings: Settings) -> list[Note]:
     """What `check` and `serve` warn about. A provider without a PACC document is not among them: most
     offer STARTTLS, which PACC cannot describe, and that is a choice, not a fault (`dns` says it)."""
     return settings_warnings(settings) + generic_answer_notes(settings)
+
+
+def descriptor_notes(settings: Settings) -> list[Note]:
+    """Said when the file-descriptor limit caps connections below `service.max_connections`."""
+    wanted = settings.service.max_connections
+    cap = connection_cap(wanted)
+    if cap >= wanted:
+        return []
+    return [
+        Note(
+            f"each worker keeps at most {cap} connections, not service.max_connections ({wanted}): the "
+            f"file-descriptor limit is {descriptor_limit()}",
+            f"a worker needs about {DESCRIPTOR_MARGIN} descriptors besides its connections; raise the limit "
+            "(LimitNOFILE in systemd, ulimit -n, the container runtime's nofile) or lower "
+            "service.max_connections to silence this",
+        )
+    ]
 
 
 def serving_line(settings: Settings, host: str, port: int) -> str:
@@ -105,4 +123,4 @@ def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[Note]]:
         hash_key, warning = stored_hash_key()
         state_notes += [warning] if warning else []
     snapshot = Snapshot.take(settings, signer, hash_key, tuple(str(note) for note in state_notes))
-    return snapshot, notes + state_notes + (signer.warnings() if signer else [])
+    return snapshot, notes + state_notes + descriptor_notes(settings) + (signer.warnings() if signer else [])

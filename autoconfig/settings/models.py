@@ -58,14 +58,25 @@ class ServiceSettings(Model):
             "nothing, or a byte a second, holds no connection for longer."
         ),
     )
+    max_head_bytes: int = Field(
+        default=16384,
+        strict=True,
+        ge=4096,
+        le=1_048_576,
+        description=(
+            "Bytes a request's head (its first line and headers) may take at most; a longer one is "
+            "answered 431 and its connection closed. No mail client sends more than a few hundred."
+        ),
+    )
     max_connections: int = Field(
         default=4096,
         strict=True,
         ge=16,
         le=1_000_000,
         description=(
-            "Open connections each worker keeps at most; past that, new ones are closed at once. Keep it "
-            "under the process's file-descriptor limit (`LimitNOFILE` in systemd)."
+            "Open connections each worker keeps at most; past that, new ones are closed at once. When the "
+            "file-descriptor limit (`LimitNOFILE` in systemd) allows fewer, the limit less 64 is the cap, "
+            "said at start."
         ),
     )
     log_format: Literal["plain", "json"] = Field(

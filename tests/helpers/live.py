@@ -136,8 +136,10 @@ def serving(
     settings: Path | None = None,
     workers: int = 1,
     env: dict[str, str] | None = None,
+    nofile: int | None = None,
 ) -> Iterator[Server]:
-    """`autoconfig serve` on a free port until the app answers; its logs in `folder`."""
+    """`autoconfig serve` on a free port until the app answers; its logs in `folder`. `nofile`: a hard
+    limit on its file descriptors, as some container runtimes set."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if k != "AUTOCONFIG_SETTINGS"}
@@ -146,6 +148,8 @@ def serving(
     if settings is not None:
         command += ["--settings", str(settings)]
     command += options
+    if nofile is not None:
+        command = ["prlimit", f"--nofile={nofile}:{nofile}", "--", *command]
     stdout, stderr = folder / "access.log", folder / "error.log"
     with stdout.open("wb") as out, stderr.open("wb") as err:
         process = subprocess.Popen(
