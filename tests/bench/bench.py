@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.bench.bench [--duration 5] [--rounds 3] [--workers 1 2] [--json FILE]
     .venv/bin/python -m tests.bench.bench --growth [--duration 5] [--rounds 3]
     .venv/bin/python -m tests.bench.bench --soak [SECONDS]        # 600 by default
+    .venv/bin/python -m tests.bench.bench --hostile [SECONDS]     # 10 s per attack by default
 
 The main table. For 1 and then 2 worker processes: `autoconfig serve --workers N` on the bundled
 settings (profiles/ac-paris.toml, development ECDSA P-256 signer; access log and metrics on, the
@@ -14,9 +15,10 @@ drift hits all alike); medians are printed with the ratios and the issue's targe
 the Starlette baseline at 2 workers. During each run `ss` tells how wrk's keep-alive connections, and
 so the answers, were split between the workers.
 
---growth and --soak: see tests/bench/growth.py and tests/bench/soak.py.
+--growth, --soak and --hostile: see tests/bench/growth.py, tests/bench/soak.py and tests/bench/hostile.py.
 
-Needs `wrk` and `ss` (Debian: wrk, iproute2), uvloop and httptools in the venv; slapd for --growth.
+Needs `wrk` (not for --soak and --hostile) and `ss` (Debian: wrk, iproute2), uvloop and httptools in the
+venv; slapd for --growth.
 wrk shares the machine's cores with the servers: ratios matter, absolute figures drift. Progress goes to
 standard error, tables to standard output. Not part of the test command.
 """
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import growth, soak
+from . import growth, hostile, soak
 from .baseline import Answer, save_answers
 from .endpoints import ENDPOINTS, THUNDERBIRD_PATH, Endpoint
 from .load import WRK_THREADS, Run, drive, next_salt, spread_text
@@ -106,6 +108,8 @@ def _cpu_model() -> str:
 
 
 def _wrk_version() -> str:
+    if shutil.which("wrk") is None:
+        return "wrk not installed"
     done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10, check=False)
     return (done.stdout + done.stderr).splitlines()[0].split(" Copyright")[0].strip()
 
@@ -338,6 +342,15 @@ def run_soak(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> bo
     return not soak.failed(soaks, args.soak_flat)
 
 
+def run_hostile(args: argparse.Namespace, work: Path, report: dict[str, Any]) -> bool:
+    phases = hostile.run(args, work)
+    normal = f"{hostile.NORMAL_CLIENTS} normal clients"
+    print(f"- {hostile.WORKERS} workers; {normal}; each attack {args.hostile:g} s\n")
+    print("\n".join(soak.hostile_table(phases, args.hostile_settle)))
+    report["hostile"] = [p.as_json() for p in phases]
+    return not soak.hostile_failed(phases)
+
+
 def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -361,6 +374,12 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--growth", action="store_true", help="the growth table instead of the main one")
     mode.add_argument("--soak", type=float, nargs="?", const=600.0, metavar="SECONDS", help="the memory soak")
+    mode.add_argument(
+        "--hostile", type=float, nargs="?", const=10.0, metavar="SECONDS", help="the hostile mix"
+    )
+    parser.add_argument(
+        "--hostile-settle", type=float, default=30.0, help="seconds for memory to come back after an attack"
+    )
     parser.add_argument("--soak-every", type=float, default=10.0, help="seconds between memory samples")
     parser.add_argument("--soak-concurrency", type=int, default=16)
     parser.add_argument("--soak-flat", type=float, default=8.0, help="MB a worker may grow after 1 min")
@@ -369,7 +388,7 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = arguments(argv)
-    for tool in ("wrk", "ss"):
+    for tool in ("ss",) if args.soak is not None or args.hostile is not None else ("wrk", "ss"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is needed: apt-get install {'wrk' if tool == 'wrk' else 'iproute2'}")
     ok = True
@@ -384,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_growth(args, work, report)
             elif args.soak is not None:
                 ok = run_soak(args, work, report)
+            elif args.hostile is not None:
+                ok = run_hostile(args, work, report)
             else:
                 run_main(args, work, report)
     except BenchError as exc:

@@ -11,11 +11,13 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -203,6 +205,81 @@ def log_problems(running: Running, most: int = 5) -> list[str]:
                 what = re.sub(r"(worker|process) \[?\d+\]?", r"\1 N", what)
                 counts[what] = counts.get(what, 0) + 1
     return [f"{n} x {what}" for what, n in sorted(counts.items(), key=lambda item: -item[1])[:most]]
+
+
+def answering_worker(port: int, timeout: float = 5.0) -> int | None:
+    """The pid of the worker that answered a `/healthz` on a new connection (the kernel picks it), read
+    from `ss` while the connection is still open; None when nothing answered."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+            sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            if not sock.recv(4096).startswith(b"HTTP/1.1 "):
+                return None
+            mine = sock.getsockname()[1]
+            pids = {
+                int(p)
+                for line in ss("-tnp", f"( sport = :{port} and dport = :{mine} )")
+                for p in _PID.findall(line)
+            }
+    except OSError:
+        return None
+    return pids.pop() if len(pids) == 1 else None
+
+
+def log_size(running: Running) -> int:
+    try:
+        return running.log.stat().st_size
+    except OSError:
+        return 0
+
+
+def log_between(running: Running, start: int, end: int) -> str:
+    """What the service wrote to its standard output and error between two sizes of its log."""
+    with contextlib.suppress(OSError), running.log.open("rb") as log:
+        log.seek(start)
+        return log.read(max(0, end - start)).decode(errors="replace")
+    return ""
+
+
+# `date client "METHOD target" status time`; "- -" when the request was refused before its head was read
+_ACCESS = re.compile(r'^\S+ \S+ "[^"\n]*" \d{3} ')
+_LIFECYCLE = re.compile(
+    r"Started server process|application startup|worker \[?\d+\]? .*(killed|exited)", re.I
+)
+_RECORD = re.compile(r"\n(?=\d{4}-\d\d-\d\d[ T]\d)")
+
+
+@dataclass
+class Logged:
+    total: int = 0  # bytes, less the normal traffic's access lines
+    access: int = 0  # the attackers' access lines
+    lifecycle: int = 0  # workers' deaths and starts
+    excess: int = 0  # anything else, beyond the first line of each condition in each worker
+    conditions: Counter[str] = field(default_factory=Counter)
+
+
+def account(normal: re.Pattern[str], text: str, workers: int = 1) -> Logged:
+    """A stretch of the service's log, by kind: what matches `normal` (the access lines of ordinary
+    traffic) is left out; a record is a dated line and the lines that continue it (a traceback). The
+    lines carry no pid: each condition's first `workers` lines are taken as each worker's first."""
+    logged = Logged()
+    firsts: Counter[str] = Counter()
+    for record in filter(None, _RECORD.split(text)):
+        size = len(record.encode()) + 1
+        if normal.match(record):
+            continue
+        logged.total += size
+        if _ACCESS.match(record):
+            logged.access += size
+        elif _LIFECYCLE.search(record.split("\n", 1)[0]):
+            logged.lifecycle += size
+        else:
+            first = record.split("\n", 1)[0]
+            condition = re.sub(r"\d+", "N", re.sub(r"^\S+ \S+ ", "", first))[:160]
+            logged.conditions[condition] += 1
+            logged.excess += size - (len(first.encode()) + 1 if firsts[condition] < workers else 0)
+            firsts[condition] += 1
+    return logged
 
 
 def rss_mb(pid: int) -> float:

@@ -15,6 +15,7 @@ end of the first minute (or the first sample, for runs shorter than two minutes)
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 import httpx2
 
 from .endpoints import OUTLOOK_BODY
+from .hostile import PEAK_LIMIT_MB, SETTLE_MB, Phase, mb_by_worker
 from .processes import log_problems, problems_said, rss_mb, running, say, start_service
 from .settings_files import PROFILE, generated, with_providers
 
@@ -233,6 +235,88 @@ def failed(soaks: list[Soak], flat_mb: float) -> bool:
 
 def _mb(values: list[float]) -> str:
     return " ; ".join(f"{v:.1f}" for v in values) + " MB" if values else "-"
+
+
+# --- the hostile mix's table (tests/bench/hostile.py) ---------------------------------------------------
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**NOT met**"
+
+
+def hostile_rows(phase: Phase, settle: float) -> list[tuple[str, str, str, str]]:
+    """(what, target, measured, verdict) for one phase."""
+    attack, normal, logged = phase.attack, phase.normal, phase.logged
+    if phase.name == "rest":
+        answered = f"{normal.share(normal.answered):.1%} ({normal.answered:,} of {normal.done:,})"
+        return [
+            ("RSS per worker at rest", "", mb_by_worker(phase.rest), ""),
+            ("normal requests answered", "100 %", answered, _verdict(normal.answered == normal.done)),
+        ]
+    got = ", ".join(f"{what} x {n:,}" for what, n in attack.answers.most_common(4))
+    sent = f"{attack.kills} SIGKILLs; " if attack.kills else ""
+    sent += f"{attack.requests:,} attacking requests on {attack.connections:,} connections"
+    sent += f", {attack.sent / 2**20:,.1f} MiB; got: {got}"
+    if phase.attack.replaced_after:
+        gaps = ", ".join(f"{s:.1f}" for s in attack.replaced_after[:12])
+        sent += f"; a replacement answered after {gaps} s"
+    highest = max(phase.peak.values(), default=math.nan)
+    back = (
+        f"{mb_by_worker(phase.settled)}, after {phase.settle_seconds:.1f} s"
+        if phase.settle_seconds is not None
+        else f"{mb_by_worker(phase.settled)} at {settle:g} s"
+    )
+    per = attack.requests + attack.kills or 1
+    said = f"{logged.excess / per:.1f} ({logged.total / per:.1f} in all: {logged.access / per:.1f} in "
+    said += f"access lines, {logged.lifecycle / per:.1f} in workers' deaths and starts)"
+    share = f"{normal.share(normal.answered):.1%} ({normal.answered:,} of {normal.done:,}; "
+    share += f"first try {normal.share(normal.first_try):.1%})"
+    return [
+        ("attack", "", sent, ""),
+        (
+            "peak RSS per worker",
+            f"< {PEAK_LIMIT_MB:.0f} MB",
+            mb_by_worker(phase.peak),
+            _verdict(highest < PEAK_LIMIT_MB),
+        ),
+        (
+            "settled RSS per worker",
+            f"≤ rest + {SETTLE_MB:.0f} MB within {settle:g} s",
+            back,
+            _verdict(phase.settle_seconds is not None),
+        ),
+        ("normal requests answered (one retry)", "100 %", share, _verdict(normal.answered == normal.done)),
+        (
+            "log bytes per attacking request",
+            "0 after the first line per condition",
+            said,
+            _verdict(logged.excess == 0),
+        ),
+    ]
+
+
+def hostile_table(phases: list[Phase], settle: float) -> list[str]:
+    lines = ["| phase | what | target | measured | verdict |", "|---|---|---|---|---|"]
+    for phase in phases:
+        lines += [
+            f"| {phase.name} | {what} | {target} | {measured} | {verdict} |"
+            for what, target, measured, verdict in hostile_rows(phase, settle)
+        ]
+    said = [
+        f"- {phase.name}: {n} x {what}"
+        for phase in phases
+        for what, n in phase.logged.conditions.most_common(3)
+    ]
+    failures = [
+        f"- {phase.name}: last failed normal request: {phase.normal.last_failure}"
+        for phase in phases
+        if phase.normal.answered < phase.normal.done
+    ]
+    return [*lines, *problems_said(said), *failures]
+
+
+def hostile_failed(phases: list[Phase]) -> bool:
+    return any("NOT met" in row[3] for phase in phases for row in hostile_rows(phase, 0))
 
 
 def main() -> None:
