@@ -2,8 +2,11 @@
 it validated, starts the workers and keeps them serving it.
 
 - A worker that dies (OOM, a crash, `kill -9`) is replaced at once, with the snapshot: what the disk
-  holds at that moment (a half-edited file, a deleted key) does not matter. A replacement that cannot
-  start is retried with a growing pause, said once; the supervisor never stops because of a file.
+  holds at that moment (a half-edited file, a deleted key) does not matter. Only a worker that dies
+  before its server started (it cannot start) is retried with a growing pause, said once; one that
+  served, however briefly, is replaced at once. The supervisor never stops because of a file.
+- The workers' metrics folder is made again when something removes it (a cleaner of temporary files),
+  and the workers write their values anew there.
 - SIGHUP (and, with `service.watch_seconds`, a change of the files on disk, as a Kubernetes ConfigMap
   mounts them) reloads: the supervisor reads and checks the files, and either hands the new snapshot to
   every worker, which swap it in without closing a connection, or says once why not and keeps serving.
@@ -21,12 +24,14 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +40,13 @@ from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch
 
 from .snapshot import Snapshot
-from .worker import GRACEFUL_SHUTDOWN_SECONDS, WorkerPlan, run_worker
+from .worker import GRACEFUL_SHUTDOWN_SECONDS, METRICS_FOLDER_RENEWED, WorkerPlan, rewrite_metrics, run_worker
 
 logger = logging.getLogger("autoconfig")
 POLL_SECONDS = 0.2
-RESTART_PAUSES = (0.5, 1, 2, 5, 10, 30)  # seconds before the next try, for a worker that keeps failing
-READY_SECONDS = 15.0  # a worker that lived this long counts as started: its failures start over
+RESTART_PAUSES = (0.5, 1, 2, 5, 10, 30)  # seconds before the next try, for a worker that cannot start
+REPEAT_SECONDS = 60.0  # a refused SIGHUP with the files as they were is said at most this often
+METRICS_PREFIX = "autoconfig-metrics-"
 FAILED = 1
 
 # Validates what the disk holds and returns it as a snapshot, with the warnings to log.
@@ -52,7 +58,11 @@ class Worker:
     slot: int
     process: BaseProcess
     updates: Connection  # the supervisor's end of the pipe new snapshots go through
-    started: float = field(default_factory=time.monotonic)
+    ready: Event  # set by the worker once its server listens, after the application's startup
+
+    @property
+    def serving(self) -> bool:
+        return self.ready.is_set() and self.process.is_alive()
 
 
 class AddressInUseError(OSError):
@@ -100,16 +110,19 @@ class Supervisor:
         self.watch_seconds = watch_seconds
         self.give_up_after = give_up_after  # with no worker serving for this long, exit 1
         self.workers: list[Worker | None] = [None] * workers
-        self.failures = [0] * workers  # starts that ended before READY_SECONDS, in a row
+        self.failures = [0] * workers  # starts that ended before the server started, in a row
         self.next_start = [0.0] * workers
         self.signals: list[int] = []
         self.stopping = False
         self.last_serving = time.monotonic()
         self.noted = set(notes)  # the warnings already logged: a reload repeats only new ones
         self.refused: DiskState | None = None  # the files as the last refused reload read them: said once
+        self.repeats = 0  # SIGHUPs refused again since the last line that said so
+        self.repeat_said = -REPEAT_SECONDS
         self.seen = disk_state(self._watched_paths())  # the files as the last load read them
         self.context = multiprocessing.get_context("spawn")
         self.metrics_dir = metrics_folder()
+        self.metrics_inode = _inode(self.metrics_dir)
 
     def _watched_paths(self) -> tuple[Path, ...]:
         return paths_to_watch(self.snapshot.source, self.snapshot.files)
@@ -134,13 +147,16 @@ class Supervisor:
                 self._handle_signals()
                 if self.stopping:
                     break
+                self._keep_metrics_folder()
                 self._keep_workers()
-                if any(self._serving(w) for w in self.workers):
+                if any(w is not None and w.serving for w in self.workers):
                     self.last_serving = time.monotonic()
                 elif time.monotonic() - self.last_serving > self.give_up_after:
                     logger.error("no worker could serve for %.0f s: stopping", self.give_up_after)
                     status = FAILED
                     break
+                if self.repeats and time.monotonic() - self.repeat_said >= REPEAT_SECONDS:
+                    self._say_refused_again()
                 if self.watch_seconds and time.monotonic() >= next_watch:
                     next_watch = time.monotonic() + self.watch_seconds
                     now = disk_state(self._watched_paths())
@@ -154,13 +170,18 @@ class Supervisor:
         return status
 
     def _handle_signals(self) -> None:
-        while self.signals:
-            signum = self.signals.pop(0)
-            if signum == signal.SIGHUP:
-                self.reload("SIGHUP")
-            else:
+        # Everything that arrived since the last turn at once: a stop goes first, and a storm of SIGHUPs
+        # (a script in a loop) is one reload, not one per signal queued behind the others.
+        pending = []
+        while self.signals:  # pop: the handler may append meanwhile
+            pending.append(self.signals.pop(0))
+        for signum in pending:
+            if signum != signal.SIGHUP:
                 logger.info("supervisor: %s, stopping the workers", signal.Signals(signum).name)
                 self.stopping = True
+                return
+        if pending:
+            self.reload("SIGHUP", signals=len(pending))
 
     # --- workers ---------------------------------------------------------------------------------------
 
@@ -168,8 +189,8 @@ class Supervisor:
         now = time.monotonic()
         for slot, worker in enumerate(self.workers):
             if worker is not None and worker.process.is_alive():
-                if now - worker.started >= READY_SECONDS:
-                    self.failures[slot] = 0
+                if worker.ready.is_set():
+                    self.failures[slot] = 0  # this slot's workers can start: a later death is no failure
                 continue
             if worker is not None:
                 self._bury(worker)
@@ -177,20 +198,17 @@ class Supervisor:
             if now >= self.next_start[slot]:
                 self.workers[slot] = self._start(slot)
 
-    @staticmethod
-    def _serving(worker: Worker | None) -> bool:
-        # Alive for a while: a worker that crashes as it starts, again and again, serves nobody.
-        return worker is not None and worker.process.is_alive() and time.monotonic() - worker.started > 2
-
     def _start(self, slot: int) -> Worker:
+        self._keep_metrics_folder()  # a worker's first metric needs the folder
         ours, theirs = self.context.Pipe()
+        ready = self.context.Event()
         plan = WorkerPlan(self.snapshot, self.host, self.port, self.log_config, self.metrics_dir)
         process = self.context.Process(
-            target=run_worker, args=(plan, theirs), name=f"autoconfig-worker-{slot}"
+            target=run_worker, args=(plan, theirs, ready), name=f"autoconfig-worker-{slot}"
         )
         process.start()
         theirs.close()
-        return Worker(slot, process, ours)
+        return Worker(slot, process, ours, ready)
 
     def _bury(self, worker: Worker) -> None:
         worker.process.join(timeout=1)
@@ -202,8 +220,12 @@ class Supervisor:
             if code is not None and code < 0
             else f"exited {code}"
         )
-        if time.monotonic() - worker.started < READY_SECONDS:
+        # Only a worker that died before its server started counts as one that cannot start: one killed
+        # while serving (out of memory, `kill -9`) is replaced at once, however young.
+        if not worker.ready.is_set():
             self.failures[worker.slot] += 1
+        else:
+            self.failures[worker.slot] = 0
         failures = self.failures[worker.slot]
         pause = RESTART_PAUSES[min(failures, len(RESTART_PAUSES)) - 1] if failures else 0.0
         self.next_start[worker.slot] = time.monotonic() + pause
@@ -217,6 +239,39 @@ class Supervisor:
                 worker.process.pid,
                 how,
             )
+
+    def _keep_metrics_folder(self) -> None:
+        """Make the metrics folder again when something removed it (a cleaner of temporary files), and have
+        every process write its values there: prometheus-client would go on writing in the removed files,
+        and a new worker could not start without the folder."""
+        inode = _inode(self.metrics_dir)
+        if inode is not None and inode == self.metrics_inode:
+            return
+        if inode is None:
+            try:
+                os.mkdir(self.metrics_dir, 0o700)
+            except OSError as exc:
+                if self.metrics_inode is not None:  # said once per loss
+                    self.metrics_inode = None
+                    logger.error(
+                        "the metrics folder %s was removed and cannot be made again (%s): /metrics shows "
+                        "nothing until it can",
+                        self.metrics_dir,
+                        exc.strerror or exc,
+                    )
+                return
+            inode = _inode(self.metrics_dir)
+        self.metrics_inode = inode
+        logger.warning(
+            "the metrics folder %s was removed: made again; the workers write their counts there anew "
+            "(those of workers that ended before are lost)",
+            self.metrics_dir,
+        )
+        rewrite_metrics()  # the supervisor's own: reloads and the last load's time
+        for worker in self.workers:
+            if worker is not None and worker.process.is_alive():
+                with contextlib.suppress(OSError):
+                    worker.updates.send(METRICS_FOLDER_RENEWED)
 
     def _stop_all(self) -> None:
         alive = [w for w in self.workers if w is not None and w.process.is_alive()]
@@ -232,8 +287,9 @@ class Supervisor:
 
     # --- reload ----------------------------------------------------------------------------------------
 
-    def reload(self, why: str) -> bool:
-        """Read and check the files; hand them to every worker, or keep serving and say why once."""
+    def reload(self, why: str, *, signals: int = 1) -> bool:
+        """Read and check the files; hand them to every worker, or keep serving and say why once.
+        `signals`: how many SIGHUPs this reload answers."""
         from autoconfig.web.metrics import LAST_LOAD, RELOADS  # noqa: PLC0415 - after MULTIPROCESS_ENV
 
         # Read before loading: a change made while the files load is noticed at the next look.
@@ -245,6 +301,7 @@ class Supervisor:
             # The problems are said once per version of the files; an operator's SIGHUP gets a line.
             if self.seen != self.refused:
                 self.refused = self.seen
+                self.repeats, self.repeat_said = 0, -REPEAT_SECONDS
                 logger.error(
                     "reload (%s) refused; still serving the previous settings (%s)\n%s",
                     why,
@@ -252,9 +309,10 @@ class Supervisor:
                     exc.render(),
                 )
             elif why == "SIGHUP":
-                logger.error("reload (SIGHUP) refused again: the files are as they were, see above")
+                self._refused_again(signals)
             return False
         self.refused = None
+        self.repeats = 0
         self.snapshot = snapshot
         for worker in self.workers:
             if worker is not None and worker.process.is_alive():
@@ -269,6 +327,17 @@ class Supervisor:
         self.noted = set(notes)
         return True
 
+    def _refused_again(self, signals: int) -> None:
+        # An operator's SIGHUP gets an answer; a storm of them (a script, a loop) one line a minute.
+        self.repeats += signals
+        if time.monotonic() - self.repeat_said >= REPEAT_SECONDS:
+            self._say_refused_again()
+
+    def _say_refused_again(self) -> None:
+        times = f" ({self.repeats} times since the last such line)" if self.repeats > 1 else ""
+        logger.error("reload (SIGHUP) refused again%s: the files are as they were, see above", times)
+        self.repeats, self.repeat_said = 0, time.monotonic()
+
 
 def _changed(before: DiskState, now: DiskState) -> list[str]:
     served = dict(before)
@@ -276,14 +345,53 @@ def _changed(before: DiskState, now: DiskState) -> list[str]:
 
 
 def metrics_folder() -> str:
-    """A private folder for the workers' metrics files (prometheus-client's multiprocess mode)."""
+    """A private folder for the workers' metrics files (prometheus-client's multiprocess mode), named
+    after this process; those of this user's supervisors that were killed before they could remove
+    theirs go."""
     try:
-        return tempfile.mkdtemp(prefix="autoconfig-metrics-")
+        folder = tempfile.mkdtemp(prefix=f"{METRICS_PREFIX}{os.getpid()}-")
     except OSError as exc:
         raise NoTemporaryFolderError(
             f"no writable temporary folder for the workers' metrics ({exc.strerror or exc}): mount a "
             "writable /tmp (in Kubernetes, an emptyDir volume) or set TMPDIR to a writable folder"
         ) from None
+    remove_orphan_folders(Path(folder))
+    return folder
+
+
+def remove_orphan_folders(ours: Path) -> None:
+    """Remove the metrics folders beside `ours` whose supervisor is gone (killed with SIGKILL, say): only
+    this user's, named after a process id that no longer runs, or after this process (a container that
+    restarted keeps its pid and its /tmp volume). Folders named otherwise (older versions') stay."""
+    for path in ours.parent.glob(f"{METRICS_PREFIX}*-*"):
+        owner = path.name[len(METRICS_PREFIX) :].split("-", 1)[0]
+        if path == ours or not owner.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            found = path.lstat()
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+                continue
+            if int(owner) != os.getpid() and _alive(int(owner)):
+                continue
+            shutil.rmtree(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def _inode(folder: str) -> tuple[int, int] | None:
+    try:
+        found = os.stat(folder)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISDIR(found.st_mode) else None
 
 
 def _forget_metrics(pid: int | None) -> None:

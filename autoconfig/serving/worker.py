@@ -3,7 +3,8 @@
 Each worker listens on its own socket with SO_REUSEPORT, so that the kernel spreads new connections over
 the workers evenly (one shared socket let a single worker take every keep-alive connection while the
 others idled). The supervisor sends a new snapshot through the pipe after a reload: the worker swaps it in
-without closing a connection.
+without closing a connection. The worker sets its `ready` event once its server listens: the supervisor
+tells a worker that cannot start from one that served and was killed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from autoconfig.paths import MULTIPROCESS_ENV
@@ -29,6 +31,7 @@ from .snapshot import Snapshot
 logger = logging.getLogger("autoconfig")
 GRACEFUL_SHUTDOWN_SECONDS = 10
 BACKLOG = 2048
+METRICS_FOLDER_RENEWED = "metrics-folder-renewed"  # through the pipe: write the metrics anew
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_worker(plan: WorkerPlan, updates: Connection) -> None:
+def run_worker(plan: WorkerPlan, updates: Connection, ready: Event) -> None:
     """The body of a worker process (spawned: it imports everything afresh)."""
-    # Before any metric exists: each process writes its values where /metrics adds them up.
+    # Before any metric exists: each process writes its values where /metrics adds them up. The first
+    # metric opens its file there: without the folder (removed under the service), the import would fail.
     os.environ[MULTIPROCESS_ENV] = plan.metrics_dir
+    with contextlib.suppress(OSError):
+        os.makedirs(plan.metrics_dir, mode=0o700, exist_ok=True)
     logging.config.dictConfig(plan.log_config)
     logs = Offload(("autoconfig.access", "autoconfig", "uvicorn"), sys.stdout)
     import uvicorn  # noqa: PLC0415 - after the environment above
@@ -77,10 +83,11 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
     _follow_limits(app)
     _raise_descriptor_limit()
     protocol.refusal_observer = refusal_logger(app)
+    protocol.quiet_uvicorn()
     config = uvicorn.Config(
         app,
         http=protocol.PROTOCOL,
-        loop="auto",  # uvloop where it is installed
+        loop=protocol.LOOP,
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         access_log=False,  # the application writes its own access lines, addresses hidden
@@ -95,7 +102,9 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_exceptions)
         threading.Thread(target=_follow, args=(updates, loop, app, server), daemon=True).start()
+        announcing = asyncio.ensure_future(_announce(server, ready))
         await server.serve(sockets=[sock])
+        announcing.cancel()
 
     try:
         asyncio_run(serve(), loop_factory=config.get_loop_factory())
@@ -103,16 +112,26 @@ def run_worker(plan: WorkerPlan, updates: Connection) -> None:
         logs.stop()
 
 
+async def _announce(server: Any, ready: Event) -> None:
+    # uvicorn sets `started` once the application's startup completed and the socket serves.
+    while not server.started:
+        await asyncio.sleep(0.02)
+    ready.set()
+
+
 def _follow(updates: Connection, loop: asyncio.AbstractEventLoop, app: Any, server: Any) -> None:
     """Wait for the supervisor's new snapshots and swap each in on the event loop. When the supervisor is
     gone (even killed), the pipe closes and the worker stops gracefully: no orphan keeps the port."""
     while True:
         try:
-            snapshot = updates.recv()
+            message = updates.recv()
         except (EOFError, OSError):
             loop.call_soon_threadsafe(setattr, server, "should_exit", True)
             return
-        loop.call_soon_threadsafe(_apply, app, snapshot)
+        if message == METRICS_FOLDER_RENEWED:
+            loop.call_soon_threadsafe(rewrite_metrics)
+        else:
+            loop.call_soon_threadsafe(_apply, app, message)
 
 
 def _apply(app: Any, snapshot: Snapshot) -> None:
@@ -122,11 +141,51 @@ def _apply(app: Any, snapshot: Snapshot) -> None:
     _follow_limits(app)
 
 
+def rewrite_metrics() -> None:
+    """Write this process's metric values anew in the metrics folder, after it was removed and made again.
+
+    prometheus-client opens one file per kind of metric at the first use, keeps it open and would go on
+    writing in the removed one, where /metrics no longer looks. It has no public way to reopen: this
+    resets each value as a new process would, writes back what it held, and keeps the old files when
+    that fails (the folder gone again: the supervisor makes it and asks again).
+    """
+    from prometheus_client import values  # noqa: PLC0415 - after MULTIPROCESS_ENV
+
+    kind: Any = values.ValueClass
+    try:
+        shared = {
+            name: cell.cell_contents
+            for function in (kind.__init__, kind._MmapedValue__reset)
+            for name, cell in zip(function.__code__.co_freevars, function.__closure__ or (), strict=True)
+        }
+        files, every = shared["files"], shared["values"]
+    except (AttributeError, KeyError, ValueError):  # single-process mode, or another prometheus-client
+        return
+    with shared["lock"]:
+        before, held = dict(files), [(v, v._file, v._value, v._timestamp) for v in every]
+        files.clear()
+        try:
+            for value, _, number, timestamp in held:
+                value._MmapedValue__reset()  # opens the new file and reads nothing from it
+                value._value, value._timestamp = number, timestamp
+                value._file.write_value(value._key, number, timestamp)
+        except (OSError, ValueError):
+            unused = dict(files)
+            files.clear()
+            files.update(before)
+            for value, old, number, timestamp in held:
+                value._file, value._value, value._timestamp = old, number, timestamp
+        else:
+            unused = before
+        for opened in unused.values():
+            opened.close()
+
+
 def _follow_limits(app: Any) -> None:
     from . import protocol  # noqa: PLC0415
 
     service = app.state.loaded.settings.service
-    protocol.configure(service.header_timeout, service.max_connections)
+    protocol.configure(service.header_timeout, service.max_connections, service.max_head_bytes)
 
 
 def _raise_descriptor_limit() -> None:

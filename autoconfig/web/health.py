@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from autoconfig import __version__
 from autoconfig.errors import SettingsError
 from autoconfig.formats.signing import EXPIRY_WARNING_DAYS, Signer, signer_for
+from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings import Settings, load_settings
 from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch, validated_state
 
@@ -109,6 +111,9 @@ def health_report(
             f"the signing certificate expires on {signer.not_after:%Y-%m-%d}: renew it, then reload"
         )
     reasons += notes
+    metrics_problem = metrics_folder_problem()
+    if metrics_problem is not None:
+        reasons.append(metrics_problem)
     status = "failing" if stale else "degraded" if reasons else "ok"
     body: dict[str, Any] = {
         "status": status,
@@ -135,6 +140,18 @@ def health_report(
             "development": signer.development,
         }
     return body, status != "failing"
+
+
+def metrics_folder_problem() -> str | None:
+    """Why /metrics cannot count, if it cannot: the workers' metrics folder is gone (a cleaner of
+    temporary files removed it). The supervisor makes it again within a second when it can."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if not folder or os.path.isdir(folder):
+        return None
+    return (
+        f"the metrics folder {folder} was removed: /metrics counts nothing until the supervisor makes it "
+        "again (see the log if this lasts)"
+    )
 
 
 def signing_warnings(signer: Signer | None) -> list[str]:

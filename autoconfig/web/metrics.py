@@ -61,11 +61,17 @@ SIGNING_EXPIRY = Gauge(
 
 
 def exposition() -> bytes:
-    """The current values in Prometheus' text format, summed over all worker processes."""
-    if os.environ.get(MULTIPROCESS_ENV):
+    """The current values in Prometheus' text format, summed over all worker processes: nothing when the
+    folder was removed (the supervisor makes it again and the processes write their values there anew),
+    what is there when it was made again, never an error."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if folder:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
+        try:
+            multiprocess.MultiProcessCollector(registry, path=folder)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        except (OSError, ValueError):  # no folder (ValueError), or a file listed, then removed
+            return generate_latest(CollectorRegistry())
     return generate_latest(REGISTRY)
 
 
