@@ -30,6 +30,17 @@ Format = Literal["plain", "json"]
 # The apostrophe is part of the local part (pierre.d'alembert@…), not a border. A match starts only
 # at the start of a run (the lookbehind), so a long run without @ costs linear time, not quadratic.
 _ADDRESS = re.compile(r"(?<![^\s/?&=;,<>\"@])([^\s/?&=;,<>\"@]+)@([^\s/?&=;,<>\"'@]*)")
+# The ways @ is written so as not to read as one, once decoded: " at ", "(at)", "[at]", "{at}", "<at>"
+# (a form sends a space as "+"), HTML's "&#64;", "&#x40;", "&commat;", and IIS's "%u0040". Each run of
+# spaces is tried from its start only (the lookbehinds): linear time on any target.
+_SPELLED_AT = re.compile(
+    r"(?<![\s+])[\s+]*[(\[{<][\s+]*at[\s+]*[)\]}>][\s+]*"
+    r"|(?<![\s+])[\s+]+at[\s+]+"
+    r"|&#0*64;?|&#x0*40;?|&commat;|%u0*40",
+    re.IGNORECASE,
+)
+# The same HTML references sent raw in a query, where their "&" would split the address in two.
+_RAW_REFERENCE = re.compile(r"&(?:#0*64;?|#x0*40;?|commat;)", re.IGNORECASE)
 # A client or proxy that encodes twice sends %2540 for @: decode until nothing changes (a bound keeps a
 # hostile target from costing more than a few passes).
 _DECODE_ROUNDS = 8
@@ -111,15 +122,21 @@ def _publish_key(path: Path, key: bytes) -> None:
 
 
 def _decoded(text: str) -> str:
-    """Percent-decoded until nothing changes, then in compatibility form: a full-width commercial at
-    (U+FF20) or another look-alike is an @ to whoever reads the log."""
+    """Percent-decoded until nothing changes, then in compatibility form (a full-width commercial at,
+    U+FF20, or another look-alike is an @ to whoever reads the log), with @ spelled out written as @."""
     if text.isascii() and "%" not in text:  # nothing to decode, and ASCII is its own NFKC
-        return text
+        return _SPELLED_AT.sub("@", text) if _may_spell_at(text) else text
     for _ in range(_DECODE_ROUNDS):
         text, previous = unquote(text, errors="replace"), text
         if text == previous:
             break
-    return unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text)
+    return _SPELLED_AT.sub("@", text) if _may_spell_at(text) else text
+
+
+def _may_spell_at(text: str) -> bool:
+    # A few substring tests cost a tenth of the expression, and most pieces of a target pass none.
+    return "at" in text or "&" in text or "%" in text or "AT" in text or "At" in text or "aT" in text
 
 
 def _hidden(local: str, domain: str, mode: Mode) -> str:
@@ -153,6 +170,8 @@ def redact_target(path: str, query: str, mode: Mode) -> str:
     segments = "/".join(piece(segment) for segment in path.split("/"))
     if not query:
         return segments
+    if "&#" in query or "&c" in query or "&C" in query:
+        query = _RAW_REFERENCE.sub("%40", query)
     pairs = []
     for pair in query.split("&"):
         key, equals, value = pair.partition("=")

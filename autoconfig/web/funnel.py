@@ -2,9 +2,10 @@
 
 Prometheus counts for ever (`autoconfig_requests_total`, with the same labels); this is the one-screen
 view /healthz gives the IT team: per family, how many requests were answered, answered without an
-address (`generic`: the person must correct the login), for an unknown domain, refused, or failed, and at
-which endpoints. Counts are kept by the hour. Each worker keeps its own and writes them, at most every
-two seconds, to a file in the metrics folder, where any worker reads the others' to answer /healthz.
+address (`generic`: the person must correct the login), for an unknown domain, refused, failed, or left
+by their client before they were read (`disconnected`), and at which endpoints. Counts are kept by the
+hour. Each worker keeps its own and writes them, at most every two seconds, to a file in the metrics
+folder, where any worker reads the others' to answer /healthz.
 Labels come from closed lists (families.py, the route table, OUTCOMES): never anything a client wrote.
 """
 
@@ -22,12 +23,15 @@ from typing import Any
 
 from starlette.types import Scope
 
+from .middleware import CLIENT_CLOSED
+
 ANSWERED = "answered"
 GENERIC = "generic"  # a Thunderbird document without an address: the login is a placeholder
 UNKNOWN_DOMAIN = "unknown_domain"
 REFUSED = "refused"  # a malformed request, an address refused, a protocol Outlook cannot use here
 ERROR = "error"
-OUTCOMES = (ANSWERED, GENERIC, UNKNOWN_DOMAIN, REFUSED, ERROR)
+DISCONNECTED = "disconnected"  # the client left before its request was read (status 499)
+OUTCOMES = (ANSWERED, GENERIC, UNKNOWN_DOMAIN, REFUSED, ERROR, DISCONNECTED)
 
 HOURS = 24
 FLUSH_SECONDS = 2.0
@@ -47,6 +51,8 @@ def outcome_of(scope: Scope, status: int, endpoint: str) -> str:
     said = scope.get("state", {}).get(_STATE_KEY) if isinstance(scope.get("state"), dict) else None
     if status >= 500:
         return ERROR
+    if status == CLIENT_CLOSED:
+        return DISCONNECTED
     if said in OUTCOMES:
         return str(said)
     if status == 404 and endpoint != "other":

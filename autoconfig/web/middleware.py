@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
@@ -37,12 +38,16 @@ _SECURITY_RAW = tuple(
     (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in SECURITY_HEADERS.items()
 )
 TIMEOUT_BODY = b"The request took too long; try again.\n"
+# nginx's "client closed request": what the access log and the metrics say of a request whose client
+# left before the body was read; no answer is sent, nobody would read it.
+CLIENT_CLOSED = 499
 BAD_REQUEST_BODY = b"Bad request: one Host header is needed.\n"
 
 
 # A proxy may write a hop with its port: 192.0.2.1:5678 or [2001:db8::1]:5678.
 _WITH_PORT = re.compile(r"^\[(?P<v6>[^\]]+)\](:[0-9]{1,5})?$|^(?P<v4>[0-9.]+):[0-9]{1,5}$")
 UNKNOWN_CLIENT = "unknown"  # RFC 7239's word for a client no usable address names: in no network
+MAX_HOPS = 16  # X-Forwarded-For hops read, from the right: a long header costs no more than this
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -76,19 +81,25 @@ def forwarded_client(peer: str, forwarded_for: str, networks: Networks) -> str:
 
     Only a trusted peer's header is read at all. A hop that names no address (`unknown`, garbage, an
     obfuscated name) makes the client unknown, never the proxy itself, which the settings may trust to
-    read /metrics: an unusable header fails closed.
+    read /metrics: an unusable header fails closed. Only the last MAX_HOPS hops are read: when each of
+    those is trusted and more were sent, whoever is behind them is past what was read, so the client is
+    unknown too, never the farthest proxy read.
     """
     if not in_networks(peer, networks) or not forwarded_for.strip():
         return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",")][-16:]
+    hops = forwarded_for.split(",")
+    cut = len(hops) > MAX_HOPS
+    hops = [hop.strip() for hop in hops[-MAX_HOPS:]]
     for hop in reversed(hops):
         address = _address(hop)
         if address is None:
             return UNKNOWN_CLIENT
         if not in_networks(str(address), networks):
             return str(address)
+    # Every hop read is trusted: the farthest is the client (a machine in a trusted network asking
+    # through the proxies) only when it is the first of the whole chain.
     first = _address(hops[0])
-    return str(first) if first is not None else UNKNOWN_CLIENT
+    return str(first) if first is not None and not cut else UNKNOWN_CLIENT
 
 
 def forwarded_scope(scope: Scope, networks: Networks) -> Scope:
@@ -146,7 +157,9 @@ class ServiceMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), *_SECURITY_RAW]
+                headers = [*message.get("headers", ()), *_SECURITY_RAW]
+                state = scope.get("state")
+                message["headers"] = _vary_host(headers) if state and state.get(_VARY_HOST) else headers
             await send(message)
 
         try:
@@ -156,6 +169,10 @@ class ServiceMiddleware:
             try:
                 async with asyncio.timeout(edge.request_timeout):
                     await self.app(scope, receive, send_out)
+            except ClientDisconnect:
+                # The client's business, not the service's: no traceback, no 500, nothing logged but
+                # the access line.
+                status = CLIENT_CLOSED
             except TimeoutError:
                 if not started:  # once the answer is under way, nothing else can be said on it
                     await _too_long(send_out)
@@ -163,6 +180,23 @@ class ServiceMiddleware:
             elapsed = time.perf_counter() - start
             for observer in self.observers:
                 observer(scope, status, elapsed)
+
+
+_VARY_HOST = "autoconfig.vary_host"
+
+
+def varies_with_host(scope: Scope) -> None:
+    """Say that the answer is built from the Host header: it goes out with `Vary: Host`, so that a
+    shared cache (a reverse proxy's may key on the path alone) keeps one copy per Host."""
+    scope.setdefault("state", {})[_VARY_HOST] = True
+
+
+def _vary_host(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    for index, (name, value) in enumerate(headers):
+        if name.lower() == b"vary":
+            headers[index] = (name, value + b", Host")
+            return headers
+    return [*headers, (b"vary", b"Host")]
 
 
 def _one_host(scope: Scope) -> bool:
@@ -177,7 +211,9 @@ async def _bad_request(send: Send) -> None:
 
 
 async def _too_long(send: Send) -> None:
-    await _plain(send, 503, TIMEOUT_BODY, [(b"retry-after", b"1")])
+    # The body may still be on its way: the connection cannot carry another request, and keeping it
+    # open would hold it for the keep-alive time more. uvicorn closes after an answer that says so.
+    await _plain(send, 503, TIMEOUT_BODY, [(b"retry-after", b"1"), (b"connection", b"close")])
 
 
 async def _plain(

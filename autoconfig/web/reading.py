@@ -17,6 +17,7 @@ from autoconfig.errors import UnknownDomainError
 
 from .languages import choose_language
 from .loaded import loaded
+from .middleware import varies_with_host
 
 
 def query_value(request: Request, name: str) -> str | None:
@@ -65,20 +66,24 @@ def request_language(request: Request) -> str:
     )
 
 
-# A trial on one machine: http://127.0.0.1:8080, http://localhost:8080. Anything else that is not a name
-# of the service gets public_url.
-_LOOPBACK = re.compile(r"^(localhost|127(\.[0-9]{1,3}){3}|\[::1\])(:[0-9]{1,5})?$", re.IGNORECASE)
+# A trial on one machine: http://127.0.0.1:8080, http://localhost:8080, http://[::1]:8080, on the port
+# the service listens on. Any other loopback spelling or port (`127.1.2.3:99`) is no trial's: public_url.
+_TRIAL_HOST = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?$", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def link_base(request: Request) -> str:
     """Where a QR code sends a phone: the host this page was served from when the service answers
     there (its public name, `autoconfig.<domain>` or `<domain>` of a provider, or loopback for a trial),
-    else `public_url`. A Host header the service does not answer for never reaches a link."""
+    else `public_url`. A Host header the service does not answer for never reaches a link; the answer
+    varies with the Host header, and says so (`Vary: Host`)."""
+    varies_with_host(request.scope)
     settings = loaded(request).settings
     public_url = settings.service.public_url
     header = request.headers.get("host", "").strip()
-    if _LOOPBACK.match(header):
-        return f"{request.url.scheme}://{header.lower()}"
+    trial = _trial_base(request, header)
+    if trial is not None:
+        return trial
     host = host_from_header(header)
     if host is None or host == urlsplit(public_url).hostname:
         return public_url
@@ -87,3 +92,15 @@ def link_base(request: Request) -> str:
     except UnknownDomainError:
         return public_url
     return f"https://{host}"
+
+
+def _trial_base(request: Request, header: str) -> str | None:
+    """The loopback address of a trial, when the Host names it with the port the request came in on
+    (a Host is only what a client wrote; the port the socket listens on is the service's own)."""
+    match = _TRIAL_HOST.match(header)
+    server = request.scope.get("server")
+    if match is None or not server:
+        return None
+    scheme = request.url.scheme
+    port = int(match[2]) if match[2] else _DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{header.lower()}" if port == server[1] else None

@@ -22,6 +22,7 @@ from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider
 
 from .funnel import GENERIC, REFUSED, say
 from .loaded import Loaded, loaded
+from .middleware import varies_with_host
 from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, UNKNOWN_DOMAIN
 from .profiles import BusyError
 from .reading import query_value, read_body, request_language
@@ -35,6 +36,7 @@ async def clientconfig(request: Request) -> Response:
     address = query_value(request, "emailaddress")
     account: Account | None = None
     if address is None:
+        varies_with_host(request.scope)
         provider = provider_for_host(served.settings, request.headers.get("host", ""))
         say(request.scope, GENERIC)
     else:
@@ -147,6 +149,8 @@ async def pacc(request: Request) -> Response:
     """PACC: the document of the domain `ua-auto-config.<domain>` (or `?domain=`) names."""
     served = loaded(request)
     named = query_value(request, "domain")
+    if named is None:
+        varies_with_host(request.scope)
     host = f"{pacc_format.HOST_LABEL}.{named}" if named is not None else request.headers.get("host", "")
     _, domain = domain_for_host(served.settings, host)
     document = served.pacc[domain]
@@ -158,6 +162,7 @@ async def pacc(request: Request) -> Response:
 def dav_redirect(kind: str) -> View:
     async def redirect(request: Request) -> Response:
         """RFC 6764 §5: the well-known URI of the provider the Host names leads to its DAV server."""
+        varies_with_host(request.scope)
         provider = provider_for_host(loaded(request).settings, request.headers.get("host", ""))
         dav = provider.calendar if kind == "caldav" else provider.contacts
         if dav is None:

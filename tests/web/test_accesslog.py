@@ -574,3 +574,59 @@ def test_a_long_target_is_cut(get: Get) -> None:
     (line,) = get("/guide/" + "a" * 60_000)
     assert len(line) < 1200
     assert "…(+" in line
+
+
+# --- an address spelled out so as not to read as one ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "email=jean.dupont+at+ac-paris.fr",
+        "email=jean.dupont%20AT%20ac-paris.fr",
+        "email=jean.dupont+(at)+ac-paris.fr",
+        "email=jean.dupont%20%28At%29%20ac-paris.fr",
+        "email=jean.dupont[at]ac-paris.fr",
+        "email=jean.dupont%7Bat%7Dac-paris.fr",
+        "email=jean.dupont+%3Cat%3E+ac-paris.fr",
+        "email=jean.dupont&#64;ac-paris.fr",  # raw: its "&" would split the address
+        "email=jean.dupont&#x40;ac-paris.fr",
+        "email=jean.dupont%26%2364%3Bac-paris.fr",
+        "email=jean.dupont%26commat%3Bac-paris.fr",
+        "email=jean.dupont%u0040ac-paris.fr",
+        "email=jean.dupont%U0040ac-paris.fr",
+        "email=jean.dupont%2525u0040ac-paris.fr",
+        "email=jean.dupont%EF%BC%A0ac-paris.fr",
+        "email=jean.dupont%EF%BC%88%EF%BD%81%EF%BD%94%EF%BC%89ac-paris.fr",  # full-width (at)
+    ],
+)
+def test_an_address_spelled_out_is_hidden(query: str) -> None:
+    for mode in ("redact", "hash"):
+        shown = redact_target("/guide", query, mode)
+        assert "dupont" not in shown, shown
+        assert shown.endswith("@ac-paris.fr"), shown
+    assert redact_target("/guide", query, "redact") == "/guide?email=j***@ac-paris.fr"
+    # The same person as the plain spelling, in the hash mode.
+    plain = redact_target("/guide", "email=jean.dupont%40ac-paris.fr", "hash")
+    assert redact_target("/guide", query, "hash") == plain
+    assert "dupont" not in redact_addresses(f"/x/{query}", "redact")
+
+
+@pytest.mark.parametrize(
+    "text", ["/static/app.css", "/guide/android?lang=fr&flag", "/x?what=a+cat+at", "/x?a=b&c=d&at=1"]
+)
+def test_words_holding_at_are_left_alone(text: str) -> None:
+    path, _, query = text.partition("?")
+    assert redact_target(path, query, "redact") == text
+    assert redact_addresses(text, "redact") == text
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["+" * 100_000, "(" * 100_000, " " * 100_000 + "(", "+at" * 50_000, "&#" * 50_000, "%u" * 50_000],
+)
+def test_spelled_out_redaction_takes_linear_time(hostile: str) -> None:
+    start = time.perf_counter()
+    redact_target("/x/" + hostile, "a=" + hostile, "redact")
+    redact_addresses(hostile, "redact")
+    assert time.perf_counter() - start < 2.0

@@ -127,7 +127,12 @@ REAL = "203.0.113.7"
         ("2001:db8:1::1", REAL, REAL),
         ("::ffff:10.0.0.1", REAL, REAL),  # an IPv4 proxy seen through a dual-stack socket
         ("testclient", REAL, "testclient"),
-        (PROXY, ", ".join([REAL, *["10.0.0.9"] * 20]), "10.0.0.9"),  # only the last 16 hops are read
+        # Only the last 16 hops are read: when each is trusted and more were sent, the client is past
+        # what was read, never the farthest proxy read (which the settings may trust to read /metrics).
+        (PROXY, ", ".join([REAL, *["10.0.0.9"] * 20]), "unknown"),
+        (PROXY, ", ".join([REAL, *["10.0.0.9"] * 16]), "unknown"),
+        (PROXY, ", ".join(["10.0.0.8", *["10.0.0.9"] * 15]), "10.0.0.8"),  # 16 hops, none cut
+        (PROXY, ", ".join([*["10.0.0.9"] * 10, REAL, *["10.0.0.9"] * 15]), REAL),
     ],
 )
 def test_forwarded_client(peer: str, forwarded_for: str, client: str) -> None:
