@@ -187,3 +187,18 @@ def test_the_connection_cap_follows_the_descriptor_limit(tmp_path: Path) -> None
         assert "out of system resource" not in server.error_log()
         assert "Too many open files" not in server.error_log()
         wait_for(lambda: True if server.get("/healthz").status_code == 200 else None, 5, "an answer")
+
+
+@pytest.mark.parametrize("stack", STACKS, indirect=True)
+def test_requests_the_parser_refuses_make_one_line_not_one_each(stack: Server) -> None:
+    for _ in range(50):
+        with connect(stack) as sock:
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+            )
+            assert answer_of(sock).startswith(b"HTTP/1.1 400 ")
+    log = stack.wait_for_log("requests the HTTP parser refused (answered 400)")
+    assert log.count("requests the HTTP parser refused") == 1
+    assert "Invalid HTTP request received" not in log
+    # Each still has its access line.
+    wait_for(lambda: True if stack.access_log().count('"- -" 400') == 50 else None, 5, "50 access lines")
