@@ -19,6 +19,7 @@ from autoconfig.domains import DomainNameError, to_ascii_domain
 from autoconfig.errors import AutoconfigError, SettingsError
 from autoconfig.settings import AUTH_METHODS, PLACEHOLDERS, settings_from_dict
 
+from . import hardened_xml
 from .thunderbird import SOCKET_TYPES
 
 SECURITY = {value: key for key, value in SOCKET_TYPES.items()}
@@ -80,14 +81,11 @@ def import_clientconfig(document: bytes) -> Imported:
     Raises ImportFormatError, with a one-line message, for a document that is not well-formed XML, that
     declares a DTD, or that is not a clientConfig.
     """
-    # No DTD is loaded, no entity expanded, nothing fetched; libxml2 also caps entity amplification.
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
-        root = etree.fromstring(document, parser)
+        root = hardened_xml.parse(document)
     except etree.XMLSyntaxError as exc:
         raise ImportFormatError(f"not well-formed XML: {printable(str(exc.msg))}") from None
-    docinfo = root.getroottree().docinfo
-    if docinfo.internalDTD is not None or docinfo.doctype:
+    if hardened_xml.declares_dtd(root):
         # Entities would be read as nothing: refuse rather than import a document with holes.
         raise ImportFormatError(
             "the document declares a DTD (<!DOCTYPE ...>), which a config-v1.1.xml never needs; "

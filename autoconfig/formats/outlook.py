@@ -1,4 +1,4 @@
-"""Outlook autodiscover: the POX request (parsed with a hardened lxml parser) and its answers, and
+"""Outlook autodiscover: the POX request (read by hardened_xml) and its answers, and
 autodiscover.json. Pure functions of bytes, settings and account; no HTTP here.
 """
 
@@ -16,6 +16,7 @@ from autoconfig.accounts import Account
 from autoconfig.errors import RequestError
 from autoconfig.settings import Provider, Server
 
+from . import hardened_xml
 from .xmlslots import SlotBuilder, SlottedXml
 
 MEDIA_TYPE = "application/xml"
@@ -39,16 +40,6 @@ _PROTOCOL_TYPES = {"imap": "IMAP", "pop3": "POP3", "smtp": "SMTP"}
 # implicit TLS. SSL stays "on" for STARTTLS: Thunderbird's autodiscover reader ignores Encryption and
 # takes SSL "off" for no encryption at all, while "on" with port 143 or 587 makes it use STARTTLS.
 _ENCRYPTION = {"starttls": ("on", "TLS"), "tls": ("on", "SSL"), "none": ("off", "None")}
-
-_PARSER = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_comments=True,
-    remove_pis=True,
-)
 
 
 def _nsmap(namespace: str) -> Any:
@@ -82,11 +73,10 @@ def parse_request(body: bytes) -> PoxRequest:
     if len(body) > MAX_BODY:
         raise PoxError(INVALID_REQUEST, "the request is too large")
     try:
-        root = etree.fromstring(body, _PARSER)
+        root = hardened_xml.parse(body)
     except (etree.XMLSyntaxError, ValueError):
         raise PoxError(INVALID_REQUEST, "the request is not well-formed XML") from None
-    docinfo = root.getroottree().docinfo
-    if str(getattr(docinfo, "doctype", "")) or docinfo.internalDTD is not None:
+    if hardened_xml.declares_dtd(root):
         raise PoxError(INVALID_REQUEST, "document type declarations are not accepted")
     if etree.QName(root).localname != "Autodiscover":
         raise PoxError(INVALID_REQUEST, "the request is not an Autodiscover request")

@@ -11,6 +11,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from autoconfig.accounts import Account
+from autoconfig.formats import hardened_xml
 from autoconfig.formats.outlook import MOBILESYNC_NS, NO_PROVIDER, OUTLOOK_NS
 
 from .chains import Step, judge, judged_step
@@ -24,7 +25,6 @@ AGENT = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; P
 REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"
 MOBILESYNC_REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/mobilesync/requestschema/2006"
 MEDIA_TYPES = ("text/xml", "application/xml")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 # Outlook reads Encryption before SSL: TLS is STARTTLS on the port given, SSL implicit TLS.
 _ENCRYPTION = {"tls": "starttls", "ssl": "tls", "none": "none", "auto": "tls"}
 
@@ -63,7 +63,7 @@ def parse_pox(body: bytes) -> PoxAnswer:
     """A POX answer, matched by local names (Outlook's reader does not insist on prefixes). Raises
     DocumentError."""
     try:
-        root = etree.fromstring(body, _PARSER)
+        root = hardened_xml.parse(body)
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise DocumentError(f"not well-formed XML ({exc})") from None
     response = _child(root, "Response") if _local(root) == "Autodiscover" else None

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from lxml import etree
 
 from autoconfig.accounts import Account, fill_placeholders
+from autoconfig.formats import hardened_xml
 from autoconfig.formats.thunderbird import generic_login, generic_servers
 from autoconfig.settings import Server
 
@@ -30,7 +31,6 @@ PASSWORDS = ("password-cleartext", "password-encrypted")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
 )
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 REJECTED_FIX = (
     "the service leaves such servers out of the answer without address: is another server answering, "
     "or the files of an old `autoconfig render`?"
@@ -72,7 +72,7 @@ def _text(element: etree._Element, name: str) -> str | None:
 def parse_clientconfig(body: bytes) -> ClientConfig:
     """config-v1.1.xml as Thunderbird's reader sees it. Raises DocumentError."""
     try:
-        root = etree.fromstring(body, _PARSER)
+        root = hardened_xml.parse(body)
     except (etree.XMLSyntaxError, ValueError) as exc:
         raise DocumentError(f"not well-formed XML ({exc})") from None
     if root.tag != "clientConfig":
