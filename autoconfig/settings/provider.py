@@ -11,10 +11,10 @@ from .login import LoginRule, fold
 from .servers import DavServer, Directory, IncomingServer, OutgoingServer
 from .types import (
     Domain,
+    IssuerUrl,
     LocalizedText,
     Model,
     Phone,
-    PublicUrl,
     Text,
     Url,
     problem,
@@ -51,11 +51,12 @@ class Support(Model):
 class OAuth(Model):
     """An OAuth 2.0 authorization server the mail servers accept tokens of."""
 
-    issuer: PublicUrl = Field(
+    issuer: IssuerUrl = Field(
         description=(
             "The authorization server's issuer identifier (RFC 8414), an https address such as "
-            "`https://auth.ac-paris.fr`: PACC advertises it, and Thunderbird's document lists OAuth2 "
-            "before the password."
+            "`https://auth.ac-paris.fr`, written exactly as the server's metadata gives it (a trailing "
+            "slash included: clients compare the two character for character): PACC advertises it, "
+            "and Thunderbird's document lists OAuth2 before the password."
         )
     )
     scopes: tuple[Text, ...] = Field(
@@ -67,18 +68,6 @@ class OAuth(Model):
     token_url: Url | None = Field(
         default=None, description="The token endpoint, for Thunderbird's `<oAuth2>` element."
     )
-
-    @model_validator(mode="after")
-    def _https(self) -> OAuth:
-        if not self.issuer.startswith("https://"):
-            raise problem(
-                "bad_issuer",
-                "an OAuth issuer is an https address",
-                "write the issuer identifier as the authorization server publishes it, https://…",
-                key="issuer",
-                found=self.issuer,
-            )
-        return self
 
 
 class AddressForm(Model):

@@ -156,6 +156,29 @@ def _public_url(value: str) -> str:
     return value.rstrip("/")
 
 
+def _issuer(value: str) -> str:
+    fix = (
+        "write the issuer exactly as the authorization server publishes it (the `issuer` of its "
+        "/.well-known/oauth-authorization-server), such as https://auth.example.org"
+    )
+    if CONTROL.search(value) or any(c.isspace() for c in value):
+        raise problem("bad_issuer", "the issuer holds spaces or control characters", fix)
+    parts = urlsplit(value)
+    if parts.scheme != "https":
+        raise problem("bad_issuer", "an OAuth issuer is an https address (RFC 8414)", fix)
+    if "?" in value or "#" in value:
+        raise problem("bad_issuer", "an OAuth issuer has no query or fragment, even empty (RFC 8414)", fix)
+    try:
+        to_ascii_host(parts.hostname or "")
+        _ = parts.port
+    except (DomainNameError, ValueError):
+        raise problem("bad_issuer", "the issuer's host or port is not valid", fix) from None
+    # Clients compare the issuer with the server's metadata character for character (RFC 8414, 3.3), so
+    # the value is kept as written, a trailing slash included. Only the scheme, which RFC 3986 says is
+    # case-insensitive and whose canonical form every server publishes is lower-case, is normalised.
+    return "https" + value[len("https") :]
+
+
 def _placeholder_template(value: str) -> str:
     if not value:
         raise problem("empty_text", "the value is empty", "write a login form such as %EMAILADDRESS%")
@@ -282,6 +305,7 @@ Network = Annotated[str, AfterValidator(_network), Shown("IP address or network"
 Host = Annotated[str, AfterValidator(_host), Shown("host name")]
 Url = Annotated[str, AfterValidator(_url), Shown("http(s) address")]
 PublicUrl = Annotated[str, AfterValidator(_public_url), Shown("http(s) address")]
+IssuerUrl = Annotated[str, AfterValidator(_issuer), Shown("https address, kept as written")]
 LoginForm = Annotated[str, AfterValidator(_placeholder_template), Shown("login form")]
 # A file the settings name. The loader reads it (loading.py) and leaves what it found in the validation
 # context; the validator resolves the path and raises the loader's finding.
