@@ -29,6 +29,7 @@ from autoconfig.formats.signing import signer_for
 from autoconfig.serving.startup import serving_snapshot
 from autoconfig.serving.worker import GRACEFUL_SHUTDOWN_SECONDS
 from autoconfig.web.routes import endpoint_for
+from tests.helpers.ci import require
 from tests.helpers.dockerfile import instructions
 from tests.helpers.kubernetes import (
     FILES,
@@ -122,9 +123,11 @@ def test_the_kustomization_applies_every_manifest_but_the_service_monitor() -> N
 
 
 def test_kubectl_builds_the_kustomization() -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        pytest.skip("kubectl is not installed (its kustomize builds the manifests offline)")
+    kubectl = require(
+        shutil.which("kubectl"),
+        "kubectl is not installed (Debian: apt-get install kubernetes-client; tests/run installs it)",
+        "build the kustomization as `kubectl apply -k` would",
+    )
     built = subprocess.run(
         [kubectl, "kustomize", str(MANIFESTS)], capture_output=True, text=True, timeout=60, check=True
     ).stdout

@@ -3,7 +3,6 @@ Playwright) with its sessions, reading a QR code back from its SVG, and decoding
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 import segno
 from lxml import etree
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Request, sync_playwright
 
 from autoconfig.web.pages import Device
+from tests.helpers.ci import missing
 
 # Real User-Agent strings, as the browsers and robots send them.
 USER_AGENTS: list[tuple[str, Device]] = [
@@ -190,9 +189,7 @@ def zbarimg() -> str:
     if found is not None:
         return found
     reason = "zbarimg is not installed (Debian: apt-get install zbar-tools; tests/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must decode the QR codes")
-    pytest.skip(reason)
+    missing(reason, "decode the QR codes")
 
 
 def decode_qr(picture: Path) -> str:
@@ -243,9 +240,7 @@ def chromium_path() -> str:
     if found is not None:
         return found
     reason = "chromium is not installed (Debian: apt-get install chromium; tests/run installs it)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}; CI must run the browser tests")
-    pytest.skip(reason)
+    missing(reason, "run the browser tests")
 
 
 @contextmanager
