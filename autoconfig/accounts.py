@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
 from .addresses import address_key, parse_address
+from .caches import memoize
 from .domains import host_from_header, to_unicode_domain
 from .errors import UnknownDomainError
 from .settings import LoginRule, Provider, Settings
@@ -186,7 +186,8 @@ def guess_display_name(local: str) -> str | None:
     return _display_name(local.rstrip("0123456789"))
 
 
-@functools.lru_cache(maxsize=4096)  # homonyms share a stem: jean.dupont, jean.dupont2…
+# Homonyms share a stem (jean.dupont, jean.dupont2…). A pure function of the stem: right for any version.
+@memoize("display_names")
 def _display_name(stem: str) -> str | None:
     parts = [p for p in re.split(r"[._]", stem) if p]
     if len(parts) < 2 or not all(_NAME_PART.match(p) for p in parts):

@@ -21,11 +21,13 @@ from . import __version__
 from .errors import SettingsError, counted
 from .formats.dns import dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
-from .formats.thunderbird import build_clientconfig, generic_answer_notes
+from .formats.thunderbird import generic_answer_notes
 from .paths import SETTINGS_ENV
-from .serving.startup import log_config, serving_line, serving_snapshot
+from .serving.snapshot import Snapshot
+from .serving.startup import log_config, serving_line, serving_snapshot, serving_version
 from .settings import Settings, load_settings
 from .settings.reference import settings_reference
+from .version import Version
 from .web.funnel import summary_table
 
 SETTINGS_OPTION = click.option(
@@ -160,10 +162,10 @@ def serve(
     logging.config.dictConfig(config)
     logger = logging.getLogger("autoconfig")
     try:
-        snapshot, notes = serving_snapshot(settings_path)
+        version, notes = serving_version(settings_path)
     except SettingsError as exc:
         raise CommandError(exc.brief()) from None
-    settings = snapshot.settings()
+    settings = version.settings
     try:
         check_address(host, port)
     except AddressInUseError:
@@ -184,7 +186,7 @@ def serve(
     try:
         supervisor = Supervisor(
             lambda: serving_snapshot(settings_path),
-            snapshot,
+            Snapshot.take(version),
             host=host,
             port=port,
             workers=workers,
@@ -298,11 +300,11 @@ def check(settings_path: Path | None) -> None:
     """Validate a settings file as `serve` does before it serves: every problem, or a one-line summary and
     each warning with its why and fix (exit 0 when `serve` would start, 1 otherwise)."""
     try:
-        snapshot, notes = serving_snapshot(settings_path)
+        version, notes = serving_version(settings_path)
     except SettingsError as exc:
         raise CommandError(exc.brief()) from None
     shown = settings_path or "bundled ac-paris.toml"
-    click.echo(f"{shown}: valid: {snapshot.settings().summary()}")
+    click.echo(f"{shown}: valid: {version.settings.summary()}")
     for note in notes:
         click.echo(f"warning: {note.render()}", err=True)
 
@@ -377,9 +379,10 @@ def render(settings_path: Path | None, out_dir: Path) -> None:
     from .web.routes import exported_paths  # noqa: PLC0415
 
     settings = _settings(settings_path)
+    version = Version.build(settings, signer=None)  # the answers served, without what signs profiles
     written = 0
     for provider in settings.providers:
-        document = build_clientconfig(provider)
+        document = version.clientconfig[provider.id].render()
         for domain in (*provider.domains, *provider.aliases):
             for relative in exported_paths():
                 target = out_dir / domain / relative

@@ -12,7 +12,6 @@ import logging
 import math
 import re
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,6 +21,7 @@ from ldap3.utils.conv import escape_filter_chars
 from prometheus_client import Counter
 
 from .addresses import address_key
+from .caches import LRU
 from .errors import Problem, SettingsError
 from .settings import DirectoryLookup, Settings
 
@@ -102,25 +102,28 @@ class StaffDirectory:
             connect_timeout=lookup.timeout,
             get_info=ldap3.NONE,
         )
-        self._cache: OrderedDict[str, tuple[float, Entry | None]] = OrderedDict()
+        # Per provider, as its settings size it (0 and 0 keep nothing); it lives with the version.
+        self._cache: LRU[str, Entry | None] = LRU("directory", lookup.cache_size, ttl=lookup.cache_ttl)
         self._down_until = 0.0
         self._under_way: dict[str, asyncio.Future[Entry | None]] = {}
 
     async def find(self, local: str, domain: str) -> Entry | None:
         """The person's entry, or None (not found, ambiguous, or the directory unavailable)."""
         key = address_key(local, domain)
-        now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
+        try:
+            cached = self._cache[key]  # None is an answer too: the directory knows no such person
+        except KeyError:
+            pass
+        else:
             LOOKUPS.labels("cached").inc()
-            return cached[1]
+            return cached
         under_way = self._under_way.get(key)
         if under_way is not None:
             # A client asks on several hosts at once, a person reloads: one search answers them all,
             # and its deadline bounds their wait too.
             LOOKUPS.labels("shared").inc()
             return await asyncio.shield(under_way)
-        if now < self._down_until or self._slots.locked():
+        if time.monotonic() < self._down_until or self._slots.locked():
             LOOKUPS.labels("fallback").inc()
             return None
         answer: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
@@ -156,11 +159,8 @@ class StaffDirectory:
             )
             return None
         LOOKUPS.labels("found" if entry is not None else "not_found").inc()
-        if self.lookup.cache_ttl and self.lookup.cache_size:
-            self._cache[key] = (time.monotonic() + self.lookup.cache_ttl, entry)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self.lookup.cache_size:
-                self._cache.popitem(last=False)
+        if self.lookup.cache_ttl:
+            self._cache.put(key, entry)
         return entry
 
     def _search(self, local: str, domain: str) -> Entry | None:

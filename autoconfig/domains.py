@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 
 import idna
 
+from .caches import memoize
 from .errors import AutoconfigError
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -18,7 +18,8 @@ class DomainNameError(AutoconfigError, ValueError):
     """A name that is not a usable DNS name; the message says why in plain words."""
 
 
-@functools.lru_cache(maxsize=1024)  # the served domains, over and over
+# The served domains, over and over; a name that fails raises each time (errors are not kept).
+@memoize("ascii_domains")
 def to_ascii_domain(value: str) -> str:
     """Return the lower-case A-label form of a domain name (IDNA 2008 with UTS 46 mapping).
 
@@ -49,7 +50,7 @@ def to_ascii_domain(value: str) -> str:
     return name
 
 
-@functools.lru_cache(maxsize=1024)  # the served domains, over and over
+@memoize("unicode_domains")  # the served domains, over and over
 def to_unicode_domain(ascii_name: str) -> str:
     """The form to show people: `xn--exmple-cua.fr` becomes `exämple.fr`."""
     try:

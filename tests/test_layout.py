@@ -97,6 +97,25 @@ def test_formats_know_nothing_of_http(name: str) -> None:
     assert not {n for n in names if n.split(".")[0] in ("starlette", "uvicorn") or ".web" in n}
 
 
+# The layers, from the bottom: settings and formats, then version.py (one version of the settings and all
+# it implies), then web (what one process serves), then serving (the supervisor and its workers). A layer
+# never imports one above it.
+ABOVE = {
+    "autoconfig.formats.": ("autoconfig.version", "autoconfig.web", "autoconfig.serving"),
+    "autoconfig.version": ("autoconfig.web", "autoconfig.serving"),
+    "autoconfig.web.": ("autoconfig.serving",),
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "above"),
+    [(n, above) for n in sorted(modules()) for layer, above in ABOVE.items() if n.startswith(layer)],
+)
+def test_no_layer_imports_one_above_it(name: str, above: tuple[str, ...]) -> None:
+    upward = {m for m in imports_of(name) if m.startswith(above)}
+    assert not upward, f"{name} imports {sorted(upward)}"
+
+
 def test_no_test_module_imports_another_test_module() -> None:
     offenders = []
     for path in sorted((ROOT / "tests").rglob("*.py")):

@@ -7,7 +7,6 @@ again replaces the old one. A profile never holds a password: the device asks fo
 
 from __future__ import annotations
 
-import functools
 import plistlib
 import re
 import uuid
@@ -80,16 +79,19 @@ def build_payloads(account: Account, language: str) -> dict[str, Any]:
     return _payloads(account.provider, language, named, _person(account))
 
 
-def build_mobileconfig(account: Account, language: str) -> bytes:
+def build_mobileconfig(account: Account, language: str, template: SlottedXml[str] | None = None) -> bytes:
     """The unsigned profile: an XML property list, keys in a stable order. The same bytes as plistlib
-    writes for build_payloads (tested), from a document serialised once per provider and language."""
-    template = _template(account.provider, language, account.display_name is not None)
+    writes for build_payloads (tested), from `template` (compile_template for the account's provider,
+    language and form: the service keeps one per settings version) or one made for this call."""
+    named = account.display_name is not None
+    if template is None:
+        template = compile_template(account.provider, language, named)
     return template.render(_person(account).__getitem__)
 
 
-@functools.lru_cache(maxsize=256)
-def _template(provider: Provider, language: str, named: bool) -> SlottedXml[str]:
-    # plistlib's writer was four fifths of a new person's profile, signature included.
+def compile_template(provider: Provider, language: str, named: bool) -> SlottedXml[str]:
+    """The profile with a hole for each person's value, serialised once: plistlib's writer was four
+    fifths of a new person's profile, signature included."""
     holes = SlotBuilder[str](escape=_plist_escape)
     document = plistlib.dumps(
         _payloads(provider, language, named, _Holes(holes)), fmt=plistlib.FMT_XML, sort_keys=True

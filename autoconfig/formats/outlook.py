@@ -4,7 +4,6 @@ autodiscover.json. Pure functions of bytes, settings and account; no HTTP here.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from lxml import etree
 
 from autoconfig.accounts import Account
+from autoconfig.caches import memoize
 from autoconfig.errors import RequestError
 from autoconfig.settings import Provider, Server
 
@@ -95,18 +95,15 @@ def parse_request(body: bytes) -> PoxRequest:
 def read_request(body: bytes) -> PoxRequest:
     """parse_request, remembered for the bodies seen lately: Outlook asks the same question on every
     host it tries, and again at each start."""
-    if len(body) > _REMEMBERED_BODY:
-        return parse_request(body)
     outcome = _remembered(body)
     if isinstance(outcome, PoxRequest):
         return outcome
     raise PoxError(*outcome)
 
 
-_REMEMBERED_BODY = 2048  # Outlook's requests are about 400 bytes
-
-
-@functools.lru_cache(maxsize=1024)
+# Outlook's requests are about 400 bytes; a longer body is parsed and not kept. Errors are kept as
+# values (the same body fails the same way). No settings are read: right for any version.
+@memoize("pox_requests", max_chars=2048)
 def _remembered(body: bytes) -> PoxRequest | tuple[int, str, str]:
     try:
         return parse_request(body)
@@ -199,7 +196,6 @@ def build_error(code: int, schema: str = OUTLOOK_NS) -> bytes:
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
-@functools.lru_cache(maxsize=8)  # one public URL per settings version
 def build_json(public_url: str) -> bytes:
     """The autodiscover.json answer: where the POX endpoint is."""
     body = {"Protocol": "AutodiscoverV1", "Url": f"{public_url}/Autodiscover/Autodiscover.xml"}

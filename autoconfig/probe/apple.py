@@ -20,14 +20,13 @@ from cryptography.hazmat.primitives import hashes
 from autoconfig.accounts import Account
 from autoconfig.errors import counted
 from autoconfig.formats.apple import MEDIA_TYPE
-from autoconfig.formats.signing import DEV_SUBJECT
+from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS
 from autoconfig.settings import Settings
 
 from .chains import SERVICE_ANSWERS_OTHERWISE
-from .expected import Endpoint, Outcome, compare, expected_outcome, login_fix
+from .expected import MailServer, Outcome, compare, expected_outcome, login_fix
 from .network import FetchError, Network
 from .report import Result, Status
-from .tls import EXPIRY_WARNING_DAYS
 
 CLIENT = "apple"
 AGENT = (
@@ -35,7 +34,7 @@ AGENT = (
     "Mobile/15E148"
 )
 # What Apple's UseSSL means on the ports that start in plain: STARTTLS required.
-STARTTLS_PORTS = (143, 110, 587, 25)
+APPLE_STARTTLS_PORTS = (143, 110, 587, 25)
 SIGNING_DOCS = 'docs/clients.md, "Signing, Verified and Not Verified"'
 
 
@@ -117,11 +116,11 @@ def mail_outcome(content: bytes) -> tuple[Outcome, list[str]]:
     if mail is None:
         raise ValueError("no com.apple.mail.managed payload")
 
-    def server(prefix: str, protocol: str) -> Endpoint:
+    def server(prefix: str, protocol: str) -> MailServer:
         port = int(mail.get(f"{prefix}MailServerPortNumber", 0))
         use_ssl = bool(mail.get(f"{prefix}MailServerUseSSL", False))
-        security = ("starttls" if port in STARTTLS_PORTS else "tls") if use_ssl else "none"
-        return Endpoint(
+        security = ("starttls" if port in APPLE_STARTTLS_PORTS else "tls") if use_ssl else "none"
+        return MailServer(
             protocol,
             str(mail.get(f"{prefix}MailServerHostName", "")).lower(),
             port,

@@ -135,3 +135,7 @@ def _result(client: str, steps: list[Step], used: int | None, results: list[Resu
     if step.problem is not None:
         detail += f": {step.problem}"
     return Result(client, "result", judged.status, detail, judged.fix, step.url)
+
+
+class UnusableAnswerError(Exception):
+    """An answer the client cannot use (Thunderbird's XML, Outlook's POX), and why."""

@@ -12,6 +12,7 @@ import click
 from autoconfig.errors import SettingsError
 from autoconfig.paths import SETTINGS_ENV
 from autoconfig.settings import load_settings
+from autoconfig.version import Version
 
 from .lookup import Lookup, make_resolver
 from .network import Network, connect_address
@@ -113,7 +114,8 @@ def probe(
         if at is not None:
             at = connect_address(at)
         network = Network(Lookup(dns_resolver, where), timeout, ca_file, at, https_port, http_port)
-        results = run_probe(settings, target, network)
+        # What the service answers for these settings (profiles are checked by their signature alone).
+        results = run_probe(Version.build(settings, None), target, network)
     except ProbeError as exc:
         raise UnusableError(str(exc)) from None
     if as_json:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlsplit
 
-from autoconfig.settings import DOMAIN_PLACEHOLDER, DavServer
-
 from .chains import Step, judge
 from .lookup import LookupFailure
 from .network import REDIRECTS, FetchError, Network
@@ -15,14 +13,6 @@ from .report import Result
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Thunderbird/140.0"
 KINDS = {"caldav": "calendar", "carddav": "contacts"}
-
-
-def expected_url(service: DavServer, domain: str) -> str:
-    """Where discovery should lead: the settings' URL for this domain, up to a per-person part (a
-    discovery that names nobody cannot fill it in), as the service's redirect gives it."""
-    url = service.url.replace(DOMAIN_PLACEHOLDER, domain)
-    cut = url.find("%EMAIL")
-    return url if cut == -1 else url[: url.rfind("/", 0, cut) + 1]
 
 
 def normalise(url: str) -> str:
@@ -65,8 +55,10 @@ def _well_known_step(kind: str, domain: str, network: Network) -> Step:
     return Step("well-known", url, answer=normalise(urljoin(url, location)), note=f"HTTP {answer.status}")
 
 
-def dav(kind: str, service: DavServer, domain: str, network: Network) -> list[Result]:
-    wanted = normalise(expected_url(service, domain))
+def dav(kind: str, expected: str, domain: str, network: Network) -> list[Result]:
+    """Discovery from the domain, against `expected`: where the service's redirect leads
+    (version.discovery_url)."""
+    wanted = normalise(expected)
     steps = [
         _against(found, wanted)
         for found in (_srv_step(kind, domain, network), _well_known_step(kind, domain, network))

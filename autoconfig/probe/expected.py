@@ -12,7 +12,7 @@ PROTOCOL_WORDS = {"imap": "IMAP", "pop3": "POP3", "smtp": "SMTP"}
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class MailServer:
     """One mail server as a client will use it."""
 
     protocol: str  # imap, pop3, smtp
@@ -34,8 +34,8 @@ class Endpoint:
 class Outcome:
     """What a client ends up with: its incoming and outgoing server."""
 
-    incoming: Endpoint | None
-    outgoing: Endpoint | None
+    incoming: MailServer | None
+    outgoing: MailServer | None
 
     def describe(self) -> str:
         servers = [e for e in (self.incoming, self.outgoing) if e is not None]
@@ -46,8 +46,8 @@ class Outcome:
         return ", ".join(described + [f"login {login}" for login in logins])
 
 
-def endpoint(server: Server, account: Account) -> Endpoint:
-    return Endpoint(
+def mail_server(server: Server, account: Account) -> MailServer:
+    return MailServer(
         server.protocol_name,
         account.fill(server.host).lower(),
         server.effective_port,
@@ -62,8 +62,8 @@ def expected_outcome(
     """The provider's preferred servers (or those given) with this person's host names and logins."""
     provider = account.provider
     return Outcome(
-        endpoint(incoming or provider.incoming[0], account),
-        endpoint(outgoing or provider.outgoing[0], account),
+        mail_server(incoming or provider.incoming[0], account),
+        mail_server(outgoing or provider.outgoing[0], account),
     )
 
 

@@ -28,7 +28,7 @@ import time
 from autoconfig.accounts import Account
 
 from . import outlook
-from .chains import SERVICE_ANSWERS_OTHERWISE
+from .chains import SERVICE_ANSWERS_OTHERWISE, UnusableAnswerError
 from .expected import compare, expected_outcome
 from .network import Answer, FetchError, Network
 from .report import Result, Status
@@ -135,7 +135,7 @@ def _judge(account: Account, answer: Answer, elapsed: float, domain: str, url: s
     )
     try:
         outcome = outlook.pox_outcome(outlook.parse_pox(answer.body)) if answer.status == 200 else None
-    except outlook.DocumentError:
+    except UnusableAnswerError:
         outcome = None
     if outcome is None:
         return Result(
@@ -177,7 +177,7 @@ def casing(account: Account, typed: str, domain: str, network: Network) -> Resul
     wanted = expected_outcome(account)
     try:
         outlook.read_pox(network, lower, typed)
-    except (FetchError, outlook.DocumentError):
+    except (FetchError, UnusableAnswerError):
         return Result(
             outlook.CLIENT,
             CASING_STEP,
@@ -187,7 +187,7 @@ def casing(account: Account, typed: str, domain: str, network: Network) -> Resul
         )
     try:
         got = outlook.read_pox(network, upper, typed)[0]
-    except (FetchError, outlook.DocumentError) as failure:
+    except (FetchError, UnusableAnswerError) as failure:
         return Result(
             outlook.CLIENT,
             CASING_STEP,

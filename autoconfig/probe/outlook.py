@@ -14,8 +14,8 @@ from autoconfig.accounts import Account
 from autoconfig.formats import hardened_xml
 from autoconfig.formats.outlook import MOBILESYNC_NS, NO_PROVIDER, OUTLOOK_NS
 
-from .chains import Step, judge, judged_step
-from .expected import Endpoint, Outcome, expected_outcome, login_fix
+from .chains import Step, UnusableAnswerError, judge, judged_step
+from .expected import MailServer, Outcome, expected_outcome, login_fix
 from .lookup import LookupFailure
 from .network import Answer, FetchError, Network
 from .report import Result, Status
@@ -27,10 +27,6 @@ MOBILESYNC_REQUEST_NS = "http://schemas.microsoft.com/exchange/autodiscover/mobi
 MEDIA_TYPES = ("text/xml", "application/xml")
 # Outlook reads Encryption before SSL: TLS is STARTTLS on the port given, SSL implicit TLS.
 _ENCRYPTION = {"tls": "starttls", "ssl": "tls", "none": "none", "auto": "tls"}
-
-
-class DocumentError(Exception):
-    """An answer Outlook cannot use, and why."""
 
 
 @dataclass(frozen=True)
@@ -61,14 +57,14 @@ def _child(parent: etree._Element, name: str) -> etree._Element | None:
 
 def parse_pox(body: bytes) -> PoxAnswer:
     """A POX answer, matched by local names (Outlook's reader does not insist on prefixes). Raises
-    DocumentError."""
+    UnusableAnswerError."""
     try:
         root = hardened_xml.parse(body)
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise DocumentError(f"not well-formed XML ({exc})") from None
+        raise UnusableAnswerError(f"not well-formed XML ({exc})") from None
     response = _child(root, "Response") if _local(root) == "Autodiscover" else None
     if response is None:
-        raise DocumentError("not an Autodiscover answer")
+        raise UnusableAnswerError("not an Autodiscover answer")
     error = _child(response, "Error")
     if error is not None:
         code = _child(error, "ErrorCode")
@@ -82,7 +78,7 @@ def parse_pox(body: bytes) -> PoxAnswer:
         )
     account = _child(response, "Account")
     if account is None:
-        raise DocumentError("no Account in the answer")
+        raise UnusableAnswerError("no Account in the answer")
     action_element = _child(account, "Action")
     action = (action_element.text or "").strip() if action_element is not None else ""
     if action == "redirectAddr":
@@ -92,19 +88,19 @@ def parse_pox(body: bytes) -> PoxAnswer:
     return PoxAnswer(action, protocols)
 
 
-def _endpoint(protocol: dict[str, str]) -> Endpoint:
+def _mail_server(protocol: dict[str, str]) -> MailServer:
     encryption = protocol.get("Encryption")
     if encryption is not None:
         security = _ENCRYPTION.get(encryption.lower())
         if security is None:
-            raise DocumentError(f"Encryption {encryption!r}")
+            raise UnusableAnswerError(f"Encryption {encryption!r}")
     else:
         security = "none" if protocol.get("SSL", "on").lower() == "off" else "tls"
     try:
         port = int(protocol.get("Port", ""))
     except ValueError:
-        raise DocumentError(f"Port {protocol.get('Port')!r}") from None
-    return Endpoint(
+        raise UnusableAnswerError(f"Port {protocol.get('Port')!r}") from None
+    return MailServer(
         protocol.get("Type", "").lower(),
         protocol.get("Server", "").lower(),
         port,
@@ -117,8 +113,8 @@ def pox_outcome(answer: PoxAnswer) -> Outcome:
     incoming = next((p for p in answer.protocols if p.get("Type") in ("IMAP", "POP3")), None)
     outgoing = next((p for p in answer.protocols if p.get("Type") == "SMTP"), None)
     if incoming is None or outgoing is None:
-        raise DocumentError("no IMAP or POP3 and SMTP Protocol in the answer")
-    return Outcome(_endpoint(incoming), _endpoint(outgoing))
+        raise UnusableAnswerError("no IMAP or POP3 and SMTP Protocol in the answer")
+    return Outcome(_mail_server(incoming), _mail_server(outgoing))
 
 
 def _post(network: Network, url: str, body: bytes) -> Answer:
@@ -127,26 +123,28 @@ def _post(network: Network, url: str, body: bytes) -> Answer:
 
 def read_pox(network: Network, url: str, address: str) -> tuple[Outcome, str]:
     """The settings a POX endpoint gives, after one redirectAddr as Outlook follows it. Raises
-    DocumentError or FetchError."""
+    UnusableAnswerError or FetchError."""
     note = ""
     for _ in range(2):
         answer = _post(network, url, request_body(address))
         if answer.content_type not in MEDIA_TYPES:
-            raise DocumentError(
+            raise UnusableAnswerError(
                 f"HTTP {answer.status}, {answer.content_type or 'no type'}: not an XML answer"
             )
         pox = parse_pox(answer.body)
         if pox.action == "error":
-            raise DocumentError(f"HTTP {answer.status}, Error {pox.error_code}: {pox.error_message.strip()}")
+            raise UnusableAnswerError(
+                f"HTTP {answer.status}, Error {pox.error_code}: {pox.error_message.strip()}"
+            )
         if pox.action == "redirectAddr" and pox.redirect and not note:
             note, address = f"redirectAddr to {pox.redirect}, asked again", pox.redirect
             continue
         if pox.action != "settings":
-            raise DocumentError(f"Action {pox.action!r}")
+            raise UnusableAnswerError(f"Action {pox.action!r}")
         if answer.status != 200:
-            raise DocumentError(f"HTTP {answer.status}")
+            raise UnusableAnswerError(f"HTTP {answer.status}")
         return pox_outcome(pox), note
-    raise DocumentError("redirectAddr twice")
+    raise UnusableAnswerError("redirectAddr twice")
 
 
 def _json_step(network: Network, domain: str, address: str) -> tuple[str | None, Result]:
@@ -177,7 +175,7 @@ def _fetch_fix(failure: FetchError, host: str) -> str:
     return f"serve the service at {host} (docs/deployment.md)"
 
 
-def _pox_fix(name: str, domain: str, failure: FetchError | DocumentError) -> str:
+def _pox_fix(name: str, domain: str, failure: FetchError | UnusableAnswerError) -> str:
     if isinstance(failure, FetchError) and failure.kind.startswith("tls"):
         return "see the https results for this name"
     if name == "pox-domain":
@@ -205,7 +203,7 @@ def _mobilesync(network: Network, url: str, address: str) -> Result:
     try:
         answer = _post(network, url, body)
         pox = parse_pox(answer.body)
-    except (FetchError, DocumentError) as failure:
+    except (FetchError, UnusableAnswerError) as failure:
         return Result(CLIENT, "mobilesync", Status.FAIL, f"no Error document: {failure}", fix, url)
     if answer.status >= 500:
         return Result(
@@ -238,7 +236,7 @@ def outlook(account: Account, typed: str, domain: str, network: Network) -> list
     for name, url in candidates:
         try:
             outcome, note = read_pox(network, url, typed)
-        except (FetchError, DocumentError) as failure:
+        except (FetchError, UnusableAnswerError) as failure:
             steps.append(Step(name, url, problem=str(failure), fix=_pox_fix(name, domain, failure)))
             continue
         steps.append(judged_step(name, url, outcome, wanted, note=note, login_fix=login_fix(account)))

@@ -19,7 +19,7 @@ from autoconfig.formats.pacc import (
     pacc_document,
 )
 
-from .expected import Endpoint, Outcome, compare, expected_outcome
+from .expected import MailServer, Outcome, compare, expected_outcome
 from .lookup import LookupFailure
 from .network import FetchError, Network
 from .report import Result, Status
@@ -43,11 +43,11 @@ def document_outcome(document: Any) -> Outcome:
     protocols = document.get("protocols", {}) if isinstance(document, dict) else {}
     keys = REVISION.protocol_keys
 
-    def server(protocol: str) -> Endpoint | None:
+    def server(protocol: str) -> MailServer | None:
         entry = protocols.get(keys[protocol])
         if not isinstance(entry, dict) or not isinstance(entry.get("host"), str):
             return None
-        return Endpoint(protocol, entry["host"].lower(), STANDARD_PORTS[protocol], "tls", None)
+        return MailServer(protocol, entry["host"].lower(), STANDARD_PORTS[protocol], "tls", None)
 
     return Outcome(server("imap") or server("pop3"), server("smtp"))
 

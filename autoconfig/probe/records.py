@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from autoconfig.formats.dns import NOTE, OWN_NAME, TTL, Record, dns_records
+from autoconfig.formats.dns import NOTE, OWN_NAME, TTL, Record
 from autoconfig.formats.pacc import TXT_LABEL
-from autoconfig.settings import Settings
 
 from .lookup import Lookup, LookupFailure
 from .report import Result, Status
@@ -18,24 +17,11 @@ PACC_PREFIX = "v=UAAC1"
 NOT_OFFERED = "0 0 0 ."
 
 
-def records_for(settings: Settings, domain: str) -> list[Record]:
-    """What `autoconfig dns` prints for one domain (one of the provider's domains or aliases)."""
-    suffix = f".{domain}."
-    found = []
-    for record in dns_records(settings):
-        prefix = record.name.removesuffix(suffix)
-        # `<label>.<domain>.` or `_service._tcp.<domain>.`: not a record of a sub-domain also served.
-        if record.name.endswith(suffix) and (
-            "." not in prefix or (prefix.endswith("._tcp") and prefix.count(".") == 1)
-        ):
-            found.append(record)
-    return found
-
-
-def check_records(settings: Settings, domain: str, lookup: Lookup) -> list[Result]:
-    """One result per name and type, in the order `autoconfig dns` lists them."""
+def check_records(records: list[Record], lookup: Lookup) -> list[Result]:
+    """One result per name and type, in the order `autoconfig dns` lists them (the domain's records:
+    version.records_for)."""
     grouped: dict[tuple[str, str], list[Record]] = defaultdict(list)
-    for record in records_for(settings, domain):
+    for record in records:
         grouped[(record.name, record.type)].append(record)
     results = []
     for (name, kind), wanted in grouped.items():

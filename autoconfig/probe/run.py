@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 from autoconfig.accounts import Account, parse_address, resolve_account
 from autoconfig.errors import RequestError, UnknownDomainError
-from autoconfig.formats.dns import service_host
-from autoconfig.formats.pacc import HOST_LABEL, pacc_document
+from autoconfig.formats.pacc import HOST_LABEL
 from autoconfig.settings import Settings
+from autoconfig.version import Version, discovery_url
 
 from . import apple, dav, families, mainsite, outlook, pacc, records, thunderbird, tls
 from .network import Network
@@ -41,21 +41,19 @@ def target_for(settings: Settings, address: str) -> Target:
     return Target(address, domain, account)
 
 
-def https_names(settings: Settings, target: Target) -> list[tls.Name]:
+def https_names(version: Version, target: Target) -> list[tls.Name]:
     """Every name a client asks over HTTPS for this address, once each, with who asks it."""
     domain, provider = target.domain, target.account.provider
     wanted = [
         tls.Name(f"autoconfig.{domain}", "Thunderbird's first address"),
         tls.Name(domain, "Thunderbird's second address, Outlook's first, the DAV well-known", main_site=True),
         tls.Name(f"autodiscover.{domain}", "Outlook's autodiscover"),
-        tls.Name(
-            service_host(settings), "the service's own name: the Apple profile, autodiscover.json's Url"
-        ),
+        tls.Name(version.host, "the service's own name: the Apple profile, autodiscover.json's Url"),
     ]
-    if pacc_document(provider, domain).body is not None:
+    if version.pacc[domain].body is not None:
         wanted.append(tls.Name(f"{HOST_LABEL}.{domain}", "PACC"))
     for kind, service in (("caldav", provider.calendar), ("carddav", provider.contacts)):
-        url = urlsplit(dav.expected_url(service, domain)) if service is not None else None
+        url = urlsplit(discovery_url(service, provider, domain)) if service is not None else None
         if url is not None and url.scheme == "https" and url.hostname:
             wanted.append(tls.Name(url.hostname, f"the {dav.KINDS[kind]} server"))
     names: dict[str, tls.Name] = {}
@@ -69,17 +67,16 @@ def https_names(settings: Settings, target: Target) -> list[tls.Name]:
     return list(names.values())
 
 
-def probe(
-    settings: Settings, target: Target, network: Network, now: dt.datetime | None = None
-) -> list[Result]:
-    """Every check, in order. Raises ProbeError when the resolver does not answer at all."""
+def probe(version: Version, target: Target, network: Network, now: dt.datetime | None = None) -> list[Result]:
+    """Every check, in order, against what this version of the settings makes the service answer.
+    Raises ProbeError when the resolver does not answer at all."""
     now = now or dt.datetime.now(dt.UTC)
     network.lookup.check_answers(target.domain)
     account, typed, domain = target.account, target.typed, target.domain
     provider = account.provider
-    results = records.check_records(settings, domain, network.lookup)
-    service = service_host(settings)
-    names = https_names(settings, target)
+    results = records.check_records(version.records_for(domain), network.lookup)
+    service = version.host
+    names = https_names(version, target)
     for checked, name in zip(tls.check_names(names, network, now), names, strict=True):
         results.append(checked.result)
         if checked.reached:
@@ -91,10 +88,10 @@ def probe(
     results += thunderbird.android(account, typed, domain, network)
     microsoft = outlook.outlook(account, typed, domain, network)
     results += [*microsoft[:-1], mainsite.casing(account, typed, domain, network), microsoft[-1]]
-    results += apple.apple(settings, account, typed, network, now)
+    results += apple.apple(version.settings, account, typed, network, now)
     results += pacc.pacc(account, domain, network)
     if provider.calendar is not None:
-        results += dav.dav("caldav", provider.calendar, domain, network)
+        results += dav.dav("caldav", discovery_url(provider.calendar, provider, domain), domain, network)
     if provider.contacts is not None:
-        results += dav.dav("carddav", provider.contacts, domain, network)
+        results += dav.dav("carddav", discovery_url(provider.contacts, provider, domain), domain, network)
     return results

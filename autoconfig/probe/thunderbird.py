@@ -15,8 +15,8 @@ from autoconfig.formats import hardened_xml
 from autoconfig.formats.thunderbird import generic_login, generic_servers
 from autoconfig.settings import Server
 
-from .chains import Step, judge, judged_step
-from .expected import Endpoint, Outcome, compare, expected_outcome, login_fix
+from .chains import Step, UnusableAnswerError, judge, judged_step
+from .expected import MailServer, Outcome, compare, expected_outcome, login_fix
 from .network import FetchError, Network
 from .report import Result
 
@@ -40,10 +40,6 @@ ANDROID_LOGIN_FIX = (
     "Android should scan the QR code of the Android guide; if the mail servers also accept the full "
     "address as the login, set login.address_accepted = true"
 )
-
-
-class DocumentError(Exception):
-    """An answer the client cannot use, and why."""
 
 
 @dataclass(frozen=True)
@@ -70,16 +66,16 @@ def _text(element: etree._Element, name: str) -> str | None:
 
 
 def parse_clientconfig(body: bytes) -> ClientConfig:
-    """config-v1.1.xml as Thunderbird's reader sees it. Raises DocumentError."""
+    """config-v1.1.xml as Thunderbird's reader sees it. Raises UnusableAnswerError."""
     try:
         root = hardened_xml.parse(body)
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise DocumentError(f"not well-formed XML ({exc})") from None
+        raise UnusableAnswerError(f"not well-formed XML ({exc})") from None
     if root.tag != "clientConfig":
-        raise DocumentError(f"the root element is <{root.tag}>, not <clientConfig>")
+        raise UnusableAnswerError(f"the root element is <{root.tag}>, not <clientConfig>")
     provider = root.find("emailProvider")
     if provider is None:
-        raise DocumentError("no <emailProvider>")
+        raise UnusableAnswerError("no <emailProvider>")
 
     def servers(tag: str) -> tuple[ConfigServer, ...]:
         return tuple(
@@ -102,20 +98,20 @@ def parse_clientconfig(body: bytes) -> ClientConfig:
     )
 
 
-def _endpoint(server: ConfigServer, local: str, domain: str) -> Endpoint:
+def _mail_server(server: ConfigServer, local: str, domain: str) -> MailServer:
     try:
         port = int(server.port.strip())
     except ValueError:
-        raise DocumentError(
+        raise UnusableAnswerError(
             f"the port of {server.hostname.strip()} is not a number: {server.port!r}"
         ) from None
     security = SOCKETS.get(server.socket_type.strip())
     if security is None:
-        raise DocumentError(f"the socketType of {server.hostname.strip()} is {server.socket_type!r}")
+        raise UnusableAnswerError(f"the socketType of {server.hostname.strip()} is {server.socket_type!r}")
     username = server.username
     if username is None:
-        raise DocumentError(f"{server.hostname.strip()} has no <username>")
-    return Endpoint(
+        raise UnusableAnswerError(f"{server.hostname.strip()} has no <username>")
+    return MailServer(
         server.type,
         fill_placeholders(server.hostname.strip(), local, domain).lower(),
         port,
@@ -129,8 +125,8 @@ def desktop_outcome(config: ClientConfig, local: str, domain: str) -> Outcome:
     incoming = next((s for s in config.incoming if s.type in ("imap", "pop3")), None)
     outgoing = next((s for s in config.outgoing if s.type == "smtp"), None)
     if incoming is None or outgoing is None:
-        raise DocumentError("no usable incoming or outgoing server")
-    return Outcome(_endpoint(incoming, local, domain), _endpoint(outgoing, local, domain))
+        raise UnusableAnswerError("no usable incoming or outgoing server")
+    return Outcome(_mail_server(incoming, local, domain), _mail_server(outgoing, local, domain))
 
 
 def android_refusals(body: bytes, config: ClientConfig) -> list[str]:
@@ -169,10 +165,10 @@ def android_outcome(config: ClientConfig, typed_local: str, typed_domain: str) -
     incoming = next(s for s in config.incoming if s.type == "imap")
     outgoing = next((s for s in config.outgoing if s.type == "smtp"), None)
     if outgoing is None:
-        raise DocumentError("no SMTP server")
+        raise UnusableAnswerError("no SMTP server")
     return Outcome(
-        _endpoint(incoming, typed_local, typed_domain.lower()),
-        _endpoint(outgoing, typed_local, typed_domain.lower()),
+        _mail_server(incoming, typed_local, typed_domain.lower()),
+        _mail_server(outgoing, typed_local, typed_domain.lower()),
     )
 
 
@@ -188,17 +184,21 @@ def urls(domain: str, query: str) -> list[tuple[str, str]]:
 
 def _fetch_document(network: Network, url: str, agent: str) -> tuple[bytes, ClientConfig, str, bool]:
     """The document at `url` after redirects, parsed; a note on the redirects; whether it came over
-    plain http. Raises DocumentError or FetchError."""
+    plain http. Raises UnusableAnswerError or FetchError."""
     answer, hops = network.follow(url, headers={"User-Agent": agent, "Accept": "*/*"})
     note = f"redirected to {hops[-1]}" if hops else ""
     if answer.status != 200:
-        raise DocumentError(f"HTTP {answer.status}" + (f" after a redirect to {hops[-1]}" if hops else ""))
+        raise UnusableAnswerError(
+            f"HTTP {answer.status}" + (f" after a redirect to {hops[-1]}" if hops else "")
+        )
     if answer.content_type not in MEDIA_TYPES:
-        raise DocumentError(f"served as {answer.content_type or 'no type'}, not application/xml or text/xml")
+        raise UnusableAnswerError(
+            f"served as {answer.content_type or 'no type'}, not application/xml or text/xml"
+        )
     return answer.body, parse_clientconfig(answer.body), note, answer.url.startswith("http://")
 
 
-def _fix_for(name: str, domain: str, failure: FetchError | DocumentError) -> str:
+def _fix_for(name: str, domain: str, failure: FetchError | UnusableAnswerError) -> str:
     if isinstance(failure, FetchError) and failure.kind.startswith("tls"):
         return "see the https results for this name"
     if name.startswith("well-known"):
@@ -221,7 +221,7 @@ def _chain(domain: str, query: str, read: Read) -> list[Step]:
     for name, url in urls(domain, query):
         try:
             steps.append(read(name, url))
-        except (FetchError, DocumentError) as failure:
+        except (FetchError, UnusableAnswerError) as failure:
             harmless = (
                 url.startswith("http://")
                 and isinstance(failure, FetchError)
@@ -255,8 +255,8 @@ def android_expected(account: Account, typed: str) -> tuple[Outcome, Outcome]:
     incoming, outgoing = imap[0] if imap else provider.incoming[0], generic_servers(provider.outgoing)[0]
     personal = expected_outcome(account, incoming, outgoing)
 
-    def filled(server: Server) -> Endpoint:
-        return Endpoint(
+    def filled(server: Server) -> MailServer:
+        return MailServer(
             server.protocol_name,
             fill_placeholders(server.host, local, domain.lower()).lower(),
             server.effective_port,

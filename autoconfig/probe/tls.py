@@ -10,12 +10,12 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from autoconfig.errors import counted
+from autoconfig.formats.signing import EXPIRY_WARNING_DAYS  # the service's own: one threshold
 
 from .network import FetchError, Network
 from .report import Result, Status
 
 CLIENT = "https"
-EXPIRY_WARNING_DAYS = 21
 MAIN_SITE_FIX = (
     "the organisation's main site should answer HTTPS and send the mail clients' paths to the service "
     '(docs/deployment.md, "The organisation\'s main site")'

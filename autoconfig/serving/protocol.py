@@ -40,10 +40,11 @@ import h11
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from autoconfig.version import Limits
 from autoconfig.web.middleware import SECURITY_HEADERS
 
-# The worker sets these from the settings it serves (service.header_timeout, service.max_connections,
-# service.max_head_bytes).
+# The worker sets these from the version it serves (its Limits: service.header_timeout, max_connections,
+# max_head_bytes).
 HEAD_TIMEOUT = 10.0
 MAX_CONNECTIONS = 4096
 MAX_HEAD_BYTES = 16384
@@ -87,11 +88,11 @@ notices = Notices()
 _open = 0  # connections open in this worker
 
 
-def configure(head_timeout: float, max_connections: int, max_head_bytes: int = MAX_HEAD_BYTES) -> None:
-    """Follow the settings being served (called at a worker's start and after each reload)."""
+def configure(limits: Limits) -> None:
+    """Follow the version being served (called at a worker's start and with each new version)."""
     global HEAD_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD_BYTES  # noqa: PLW0603 - one set per worker process
-    HEAD_TIMEOUT, MAX_HEAD_BYTES = head_timeout, max_head_bytes
-    MAX_CONNECTIONS = connection_cap(max_connections)
+    HEAD_TIMEOUT, MAX_HEAD_BYTES = limits.head_timeout, limits.max_head_bytes
+    MAX_CONNECTIONS = connection_cap(limits.max_connections)
 
 
 def descriptor_limit() -> int | None:

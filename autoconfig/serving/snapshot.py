@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from autoconfig.formats.signing import Signer, signer_from_pem
+from autoconfig.formats.signing import Signer, signer_for, signer_from_pem
 from autoconfig.settings import Settings
 from autoconfig.settings.loading import settings_from_bytes
+from autoconfig.version import Version
 
 
 @dataclass(frozen=True)
@@ -28,17 +29,28 @@ class Snapshot:
     notes: tuple[str, ...] = ()  # what the supervisor noticed, for /healthz (a state folder it cannot write)
 
     @classmethod
-    def take(
-        cls,
-        settings: Settings,
-        signer: Signer | None,
-        log_hash_key: bytes | None,
-        notes: tuple[str, ...] = (),
-    ) -> Snapshot:
+    def take(cls, version: Version) -> Snapshot:
+        settings, signer = version.settings, version.signer
         development = signer.to_pem() if signer is not None and signer.development else None
         return cls(
-            settings.source, settings.raw, settings.files, settings.digest, development, log_hash_key, notes
+            settings.source,
+            settings.raw,
+            settings.files,
+            settings.digest,
+            development,
+            version.log_hash_key,
+            version.notes,
         )
+
+    def version(self) -> Version:
+        """The version the supervisor made, made again in this process from the same bytes (raises
+        SettingsError, which would mean the worker runs other code than the supervisor). Its signer: the
+        development one the supervisor made, so that every worker signs with the same, else the one the
+        settings name, whose dates the supervisor judged: a worker serves what it accepted, even once
+        the certificate has expired since (the next reload or restart refuses it)."""
+        settings = self.settings()
+        signer = self.signer_override() or signer_for(settings, dates=False)
+        return Version.build(settings, signer, self.log_hash_key, self.notes)
 
     def settings(self) -> Settings:
         """The settings, validated again from the same bytes (raises SettingsError, which would mean the

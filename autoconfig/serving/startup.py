@@ -14,6 +14,7 @@ from autoconfig.formats.signing import new_development_signer, signer_for
 from autoconfig.formats.thunderbird import generic_answer_notes
 from autoconfig.paths import is_bundled_default, state_dir
 from autoconfig.settings import Settings, load_settings, settings_warnings
+from autoconfig.version import Version
 from autoconfig.web.accesslog import stored_hash_key
 
 from .protocol import DESCRIPTOR_MARGIN, connection_cap, descriptor_limit
@@ -80,9 +81,16 @@ def serving_line(settings: Settings, host: str, port: int) -> str:
 
 
 def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[Note]]:
+    """serving_version, as the supervisor hands it to its workers."""
+    version, notes = serving_version(path)
+    return Snapshot.take(version), notes
+
+
+def serving_version(path: Path | None) -> tuple[Version, list[Note]]:
     """Every check `serve` makes before it serves, and so every check `check` makes: the settings with
-    their files and signing chain, the log-hash key, the state folder; then what the workers need (the
-    development certificate, the log-hash key) and what to warn about. Raises SettingsError.
+    their files and signing chain, the log-hash key, the state folder; then the version the workers
+    serve (with the development certificate, the log-hash key) and what to warn about. Raises
+    SettingsError.
 
     The state folder holds the development certificate and the log-hash key: when it cannot be written
     they live in memory only, which is said (and /healthz says it too); the service still starts.
@@ -122,5 +130,5 @@ def serving_snapshot(path: Path | None) -> tuple[Snapshot, list[Note]]:
     elif settings.service.log_addresses == "hash":
         hash_key, warning = stored_hash_key()
         state_notes += [warning] if warning else []
-    snapshot = Snapshot.take(settings, signer, hash_key, tuple(str(note) for note in state_notes))
-    return snapshot, notes + state_notes + descriptor_notes(settings) + (signer.warnings() if signer else [])
+    version = Version.build(settings, signer, hash_key, tuple(str(note) for note in state_notes))
+    return version, notes + state_notes + descriptor_notes(settings) + (signer.warnings() if signer else [])

@@ -12,6 +12,17 @@ it validated, starts the workers and keeps them serving it.
   every worker, which swap it in without closing a connection, or says once why not and keeps serving.
 - SIGTERM and SIGINT stop the workers gracefully, and the supervisor exits 0; it exits 1 when it could not
   keep any worker serving for a minute, so that systemd or Kubernetes restarts the whole service.
+
+Why not uvicorn's `--workers` or gunicorn: three things neither offers. A validated snapshot: the
+supervisor checks the settings and the files they name once and hands workers that snapshot, not a path,
+so a worker respawned after a crash serves what was validated whatever the disk holds then (a half-edited
+file, a ConfigMap mid-update); their workers re-import the application and would read the disk again. An
+in-place swap: on SIGHUP the new version is validated and sent to every worker, which swaps it in without
+closing a connection, and files that fail the checks change nothing; gunicorn's HUP replaces every worker
+and uvicorn's supervisor restarts them. One SO_REUSEPORT socket per worker, so that the kernel spreads
+connections: with the one shared listening socket both use, a single worker took every keep-alive
+connection while the others idled. The price: protocol.py and worker.py use uvicorn's private parts;
+pyproject.toml bounds uvicorn, and tests/serving/test_uvicorn_guard.py says what a newer one lacks.
 """
 
 from __future__ import annotations

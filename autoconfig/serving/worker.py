@@ -69,18 +69,17 @@ def run_worker(plan: WorkerPlan, updates: Connection, ready: Event) -> None:
     import uvicorn  # noqa: PLC0415 - after the environment above
     from uvicorn._compat import asyncio_run  # noqa: PLC0415
 
-    from autoconfig.web.accesslog import ACCESS_LOGGER, use_hash_key, use_line_writer  # noqa: PLC0415
-    from autoconfig.web.app import app_for_snapshot, refusal_logger  # noqa: PLC0415
+    from autoconfig.web.accesslog import ACCESS_LOGGER, use_line_writer  # noqa: PLC0415
+    from autoconfig.web.app import app_for_version, refusal_logger  # noqa: PLC0415
 
     from . import protocol  # noqa: PLC0415
 
-    snapshot = plan.snapshot
-    use_hash_key(snapshot.log_hash_key)
     if logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.INFO):
         use_line_writer(logs.write_line)
-    app = app_for_snapshot(snapshot)
+    version = plan.snapshot.version()
+    app = app_for_version(version)
     app.state.http = protocol.HTTP_IMPLEMENTATION  # /healthz says which stack serves
-    _follow_limits(app)
+    protocol.configure(version.limits)
     _raise_descriptor_limit()
     protocol.refusal_observer = refusal_logger(app)
     protocol.quiet_uvicorn()
@@ -131,14 +130,24 @@ def _follow(updates: Connection, loop: asyncio.AbstractEventLoop, app: Any, serv
         if message == METRICS_FOLDER_RENEWED:
             loop.call_soon_threadsafe(rewrite_metrics)
         else:
-            loop.call_soon_threadsafe(_apply, app, message)
+            loop.call_soon_threadsafe(apply_snapshot, app, message)
 
 
-def _apply(app: Any, snapshot: Snapshot) -> None:
-    from autoconfig.web.app import apply_snapshot  # noqa: PLC0415
+def apply_snapshot(app: Any, snapshot: Snapshot) -> None:
+    """Serve the supervisor's new version, in one call: the settings, the protocol's limits and the
+    log-hash key together (a key set only at start made two workers hash one address two ways)."""
+    from autoconfig.web.app import serve_version  # noqa: PLC0415
 
-    apply_snapshot(app, snapshot)
-    _follow_limits(app)
+    from . import protocol  # noqa: PLC0415
+
+    try:
+        version = snapshot.version()
+    except Exception:  # whatever it is, the current version keeps serving; /healthz says failing
+        logger.exception("this worker could not apply the new settings; it keeps serving the previous ones")
+        app.state.stale = True
+        return
+    serve_version(app, version)
+    protocol.configure(version.limits)
 
 
 def rewrite_metrics() -> None:
@@ -179,13 +188,6 @@ def rewrite_metrics() -> None:
             unused = before
         for opened in unused.values():
             opened.close()
-
-
-def _follow_limits(app: Any) -> None:
-    from . import protocol  # noqa: PLC0415
-
-    service = app.state.loaded.settings.service
-    protocol.configure(service.header_timeout, service.max_connections, service.max_head_bytes)
 
 
 def _raise_descriptor_limit() -> None:

@@ -1,12 +1,10 @@
-"""create_app(settings) -> the Starlette application; its error handlers, the reload on SIGHUP, and the
-factory uvicorn's worker processes call."""
+"""The Starlette application serving a version of the settings: its middleware, error handlers and routes;
+and the one way a new version is put in service."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -16,18 +14,18 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Scope
 
-from autoconfig.errors import RequestError, SettingsError
+from autoconfig.errors import RequestError
 from autoconfig.formats.signing import Signer, signer_for
 from autoconfig.paths import MULTIPROCESS_ENV
-from autoconfig.serving.snapshot import Snapshot
-from autoconfig.settings import Settings, load_settings, settings_warnings
+from autoconfig.settings import Settings
+from autoconfig.version import Version
 
-from .accesslog import AccessLog, Format, Mode
+from .accesslog import AccessLog, Format, Mode, use_hash_key
 from .funnel import Funnel
-from .loaded import UNSET, Loaded, Unset, pinned
-from .metrics import RELOADS, RequestMetrics
+from .loaded import Loaded, pinned
+from .metrics import RequestMetrics, publish
 from .middleware import SECURITY_HEADERS, Edge, Observer, ServiceMiddleware
-from .routes import classify, starlette_routes
+from .routes import TableRouter, classify
 
 logger = logging.getLogger("autoconfig")
 
@@ -58,65 +56,55 @@ def _log_style(scope: Scope) -> tuple[Mode, Format]:
     return service.log_addresses, service.log_format
 
 
+@asynccontextmanager
+async def _publish_metrics_at_shutdown(app: Starlette) -> AsyncIterator[None]:
+    # The counts of the last second go out before the worker does (metrics.py publishes on a timer).
+    yield
+    publish()
+
+
+class Unset:
+    """No value given (None, for a signer, means: profiles unsigned)."""
+
+
+UNSET = Unset()
+
+
 def create_app(
     settings: Settings,
     *,
     signer: Signer | Unset | None = UNSET,
     notes: tuple[str, ...] = (),
-    reload_on_hangup: bool = True,
 ) -> Starlette:
-    """The ASGI application for these settings. A worker of `autoconfig serve` passes the supervisor's
-    development signer, and leaves SIGHUP to the supervisor (which hands it new settings instead)."""
+    """The ASGI application for these settings, with the signer they name unless one is given. Raises
+    SettingsError when the signing files cannot be used."""
+    chosen = signer_for(settings) if isinstance(signer, Unset) else signer
+    return app_for_version(Version.build(settings, chosen, notes=notes))
+
+
+def app_for_version(version: Version) -> Starlette:
+    """The ASGI application serving a version of the settings (a worker's: `serve`'s supervisor made
+    the version, and hands it new ones)."""
     funnel = Funnel(os.environ.get(MULTIPROCESS_ENV))
     observers: list[Observer] = [AccessLog(_log_style), RequestMetrics(classify, funnel)]
     middleware = [Middleware(ServiceMiddleware, edge_of=_edge, observers=observers)]
     app = Starlette(
-        routes=starlette_routes(),
         middleware=middleware,
         exception_handlers={RequestError: request_error, Exception: internal_error},
-        lifespan=_lifespan if reload_on_hangup else None,
     )
-    # A trailing slash is no route: Starlette's redirect to the slashless path would build its Location
-    # from the Host header (in http, carrying the address). Links never come from request headers.
-    app.router.redirect_slashes = False
-    app.state.loaded = Loaded.build(settings, signer, notes)
-    app.state.stale = False
+    app.router = TableRouter(lifespan=_publish_metrics_at_shutdown)
     app.state.funnel = funnel
+    serve_version(app, version)
     return app
 
 
-def apply_snapshot(app: Starlette, snapshot: Snapshot) -> None:
-    """Serve the supervisor's new settings (in a worker, on its event loop): one assignment, so that a
-    request in flight finishes with the settings it started with, and no connection is closed."""
-    try:
-        fresh = loaded_from_snapshot(snapshot)
-    except Exception:  # whatever it is, the current settings keep serving; /healthz says failing
-        logger.exception("this worker could not apply the new settings; it keeps serving the previous ones")
-        app.state.stale = True
-        return
+def serve_version(app: Starlette, version: Version) -> None:
+    """Serve this version from now on: one assignment, so that a request in flight finishes with the
+    version it started with, and no connection is closed. The log-hash key goes with it."""
+    fresh = Loaded.wrap(version)
+    use_hash_key(version.log_hash_key)
     app.state.loaded = fresh
     app.state.stale = False
-
-
-def loaded_from_snapshot(snapshot: Snapshot) -> Loaded:
-    """The supervisor's settings, compiled: its development signer when it made one (so that every
-    worker signs with the same), else the signer the settings name."""
-    settings = snapshot.settings()
-    return Loaded.build(settings, _snapshot_signer(snapshot, settings), snapshot.notes)
-
-
-def _snapshot_signer(snapshot: Snapshot, settings: Settings) -> Signer | None:
-    # The supervisor judged the certificate's dates when it checked: a worker serves what it accepted,
-    # even once the certificate has expired since (the next reload or restart refuses it).
-    return snapshot.signer_override() or signer_for(settings, dates=False)
-
-
-def app_for_snapshot(snapshot: Snapshot) -> Starlette:
-    """A worker's application: SIGHUP is the supervisor's, which hands new snapshots instead."""
-    settings = snapshot.settings()
-    return create_app(
-        settings, signer=_snapshot_signer(snapshot, settings), notes=snapshot.notes, reload_on_hangup=False
-    )
 
 
 def refusal_logger(app: Starlette) -> Callable[[str, int], None]:
@@ -128,46 +116,3 @@ def refusal_logger(app: Starlette) -> Callable[[str, int], None]:
         access_log(scope, status, 0.0)
 
     return log
-
-
-def reload_settings(app: Starlette) -> bool:
-    """Read the settings and signing files again and serve them, or keep the current ones and say why.
-
-    The swap is one assignment: a request in flight finishes with the settings it started with.
-    """
-    current: Loaded = app.state.loaded
-    source = current.settings.source
-    try:
-        fresh = Loaded.build(load_settings(source))
-    except Exception as exc:  # whatever the new files hold, the current settings keep serving
-        RELOADS.labels("failed").inc()
-        problems = exc.render() if isinstance(exc, SettingsError) else f"{type(exc).__name__}: {exc}"
-        logger.error(
-            "reload failed; still serving the previous settings (%s)\n%s",
-            current.settings.digest[:12],
-            problems,
-        )
-        return False
-    app.state.loaded = fresh
-    RELOADS.labels("ok").inc()
-    logger.info(
-        "settings reloaded from %s (%s): %s", source, fresh.settings.digest[:12], fresh.settings.summary()
-    )
-    for note in settings_warnings(fresh.settings) + (fresh.signer.warnings() if fresh.signer else []):
-        logger.warning("%s", note.headline)
-    return True
-
-
-@asynccontextmanager
-async def _lifespan(app: Starlette) -> AsyncIterator[None]:
-    """SIGHUP reloads the settings (`kill -HUP`); only the main thread of a server process can listen."""
-    loop = asyncio.get_running_loop()
-    try:
-        loop.add_signal_handler(signal.SIGHUP, reload_settings, app)
-    except (RuntimeError, ValueError, NotImplementedError):
-        yield  # in a test client's thread, or on a platform without SIGHUP
-        return
-    try:
-        yield
-    finally:
-        loop.remove_signal_handler(signal.SIGHUP)

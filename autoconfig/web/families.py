@@ -15,7 +15,7 @@ What each client sends (docs/funnel.md says where each fact comes from):
 
 from __future__ import annotations
 
-from functools import lru_cache
+from autoconfig.caches import memoize
 
 THUNDERBIRD = "thunderbird"
 THUNDERBIRD_ANDROID = "thunderbird_android"
@@ -73,8 +73,8 @@ def client_family(user_agent: str, endpoint: str) -> str:
 
 
 # User-Agents repeat: a bounded cache makes the common case one lookup, and a flood of random ones costs
-# only evictions.
-@lru_cache(maxsize=2048)
+# only evictions. No settings are read: right for any version.
+@memoize("client_families")
 def _family(user_agent: str, profile: bool) -> str:
     text = user_agent.lower()
     for token, family in _TOKENS:

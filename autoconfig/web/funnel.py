@@ -4,8 +4,9 @@ Prometheus counts for ever (`autoconfig_requests_total`, with the same labels); 
 view /healthz gives the IT team: per family, how many requests were answered, answered without an
 address (`generic`: the person must correct the login), for an unknown domain, refused, failed, or left
 by their client before they were read (`disconnected`), and at which endpoints. Counts are kept by the
-hour. Each worker keeps its own and writes them, at most every two seconds, to a file in the metrics
-folder, where any worker reads the others' to answer /healthz.
+hour. Each worker keeps its own (metrics.py adds its requests, in bulk, at most a second late and before
+each summary) and writes them, at most every two seconds, to a file in the metrics folder, where any
+worker reads the others' to answer /healthz.
 Labels come from closed lists (families.py, the route table, OUTCOMES): never anything a client wrote.
 """
 
@@ -17,7 +18,7 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +49,12 @@ def say(scope: Scope, outcome: str) -> None:
 
 def outcome_of(scope: Scope, status: int, endpoint: str) -> str:
     """The outcome of an answered request: what the view said, else what its status means."""
-    said = scope.get("state", {}).get(_STATE_KEY) if isinstance(scope.get("state"), dict) else None
     if status >= 500:
         return ERROR
     if status == CLIENT_CLOSED:
         return DISCONNECTED
+    state = scope.get("state")
+    said = state.get(_STATE_KEY) if isinstance(state, dict) else None
     if said in OUTCOMES:
         return str(said)
     if status == 404 and endpoint != "other":
@@ -74,15 +76,21 @@ class Funnel:
         self._flush_pending = False
         name = name or str(os.getpid())
         self._path = self.folder / f"{_FILE_PREFIX}{name}.json" if self.folder else None
+        # Called before the counts are read: whoever counts for this funnel in bulk (metrics.py) adds
+        # what it holds.
+        self.catch_up: Callable[[], None] | None = None
 
     def count(self, family: str, endpoint: str, outcome: str) -> None:
-        hour = int(self.clock() // 3600)
+        self.add(int(self.clock() // 3600), {(family, endpoint, outcome): 1})
+
+    def add(self, hour: int, counts: Mapping[Key, int]) -> None:
+        """Count requests answered in `hour` (hours since the epoch), several at a time."""
         bucket = self.hours.get(hour)
         if bucket is None:
             bucket = self.hours[hour] = Counter()
             for old in [h for h in self.hours if h <= hour - HOURS]:
                 del self.hours[old]
-        bucket[(family, endpoint, outcome)] += 1
+        bucket.update(counts)
         if self._path is not None and not self._flush_pending:
             self._schedule_flush()
 
@@ -110,6 +118,8 @@ class Funnel:
             temporary.replace(self._path)
 
     def _all_hours(self) -> list[dict[int, Counter[Key]]]:
+        if self.catch_up is not None:
+            self.catch_up()
         processes = [self.hours]
         if self.folder is None:
             return processes

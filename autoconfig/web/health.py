@@ -5,13 +5,13 @@ status (profiles unsigned or signed with the development certificate: a choice, 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 from autoconfig import __version__
+from autoconfig.caches import LRU, memoize
 from autoconfig.errors import SettingsError
 from autoconfig.formats.signing import EXPIRY_WARNING_DAYS, Signer, signer_for
 from autoconfig.paths import MULTIPROCESS_ENV
@@ -30,13 +30,15 @@ def file_problems(settings: Settings) -> tuple[bool, str | None]:
     if kept is not None and now - kept[0] < COMPARE_EVERY:
         return kept[1]
     outcome = file_problems_now(settings)
-    _compared.clear()  # one settings version is served at a time
-    _compared[key] = (now, outcome)
+    _compared.put(key, (now, outcome))
     return outcome
 
 
 COMPARE_EVERY = 1.0  # seconds
-_compared: dict[tuple[str, tuple[tuple[int, ...], ...]], tuple[float, tuple[bool, str | None]]] = {}
+# One entry: one settings version is served at a time, and its digest is in the key.
+_compared: LRU[tuple[str, tuple[tuple[int, ...], ...]], tuple[float, tuple[bool, str | None]]] = LRU(
+    "disk_states"
+)
 
 
 def _metadata(path: Path) -> tuple[int, ...]:
@@ -60,9 +62,10 @@ def file_problems_now(settings: Settings) -> tuple[bool, str | None]:
     return True, _check(settings.source, disk_state(paths_to_watch(settings.source, settings.files)))
 
 
-@functools.lru_cache(maxsize=8)
+@memoize("disk_checks")
 def _check(source: Path, state: DiskState) -> str | None:
-    # Keyed by what the disk holds: a health probe every few seconds checks each new version once.
+    # Keyed by what the disk holds, not by the version served: a health probe every few seconds checks
+    # each new file once.
     try:
         signer_for(load_settings(source))
     except SettingsError as exc:
@@ -82,10 +85,12 @@ def health_report(
     stale: bool = False,
     clients: dict[str, Any] | None = None,
     server: dict[str, str | None] | None = None,
+    caches: dict[str, dict[str, int]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The /healthz document, and whether it is healthy enough for a 200. `notes`: what the supervisor
     noticed (a state folder it cannot write); `stale`: this worker could not apply the supervisor's
-    latest settings; `clients`: the setup funnel's summary (funnel.py); `server`: loop and HTTP stack.
+    latest settings; `clients`: the setup funnel's summary (funnel.py); `server`: loop and HTTP stack;
+    `caches`: this worker's caches, entries and maximum by name (caches.report).
 
     "failing" (503) means this process cannot serve what it should: a load balancer may pull it. A file
     on disk that would not load, or a certificate near or past its end, is "degraded" (200): the
@@ -131,6 +136,7 @@ def health_report(
         "providers": [{"id": p.id, "domains": list(p.domains)} for p in settings.providers],
         "signing": None,
         "clients": clients,
+        "caches": caches,
     }
     if signer is not None:
         body["signing"] = {

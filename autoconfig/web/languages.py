@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-
+from autoconfig.caches import memoize
 from autoconfig.settings import ServiceSettings
 
 
@@ -12,13 +11,12 @@ def choose_language(service: ServiceSettings, asked: str | None, accept_language
 
     `asked` is an explicit choice (a `?lang=` link); `accept_language` is the header, weighed by q.
     """
-    if (asked is None or len(asked) <= 16) and (accept_language is None or len(accept_language) <= 256):
-        # Browsers send a handful of distinct headers: the answer is remembered for the usual ones.
-        return _choose(service.languages, service.default_language, asked, accept_language)
-    return _choose.__wrapped__(service.languages, service.default_language, asked, accept_language)
+    return _choose(service.languages, service.default_language, asked, accept_language)
 
 
-@functools.lru_cache(maxsize=512)
+# Browsers send a handful of distinct headers: the answer is remembered for the usual ones (a short
+# `?lang=` and header). What the version offers is among the arguments: right for any version.
+@memoize("languages", max_chars=16 + 256)
 def _choose(offered: tuple[str, ...], default: str, asked: str | None, accept_language: str | None) -> str:
     if asked is not None:
         primary = asked.strip().lower().split("-", 1)[0]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import re
 import time
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -134,6 +136,41 @@ class Edge:
 Observer = Callable[[Scope, int, float], None]
 
 
+class _Deadlines:
+    """The deadlines of one event loop's requests in flight, with one timer for them all, set for the
+    earliest: a timer per request (asyncio.timeout(seconds)) cost a handle made and cancelled each time.
+    An expired request's asyncio.Timeout is told to expire now, and does what asyncio.timeout does.
+
+    No reference to the loop is kept here (it is the key of a weak mapping): a timer set for a time no
+    longer the earliest (a reload shortened the deadline) fires and does nothing."""
+
+    def __init__(self) -> None:
+        self.running: dict[asyncio.Timeout, float] = {}
+        self.at = math.inf  # when the timer that counts fires
+
+    def add(self, loop: asyncio.AbstractEventLoop, timeout: asyncio.Timeout, seconds: float) -> None:
+        deadline = loop.time() + seconds
+        self.running[timeout] = deadline
+        if deadline < self.at:
+            self._arm(loop, deadline)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, deadline: float) -> None:
+        self.at = deadline
+        loop.call_at(deadline, self._expire, loop, deadline)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop, armed_for: float) -> None:
+        if armed_for != self.at:
+            return
+        self.at = math.inf
+        now = loop.time() + 0.001  # a loop may run a timer a little early (asyncio: its clock's resolution)
+        for timeout, deadline in list(self.running.items()):
+            if deadline <= now:
+                del self.running[timeout]
+                timeout.reschedule(deadline)  # in the past: expires at the loop's next turn
+        if self.running:
+            self._arm(loop, min(self.running.values()))
+
+
 class ServiceMiddleware:
     """The one middleware. A request that takes longer than the settings allow (a slow client's body, a
     stuck dependency) is answered 503 instead of holding a connection forever."""
@@ -142,6 +179,18 @@ class ServiceMiddleware:
         self.app = app
         self.edge_of = edge_of  # read per request: a reload may change the proxies and the deadline
         self.observers = tuple(observers)
+        # Per event loop (a worker has one; tests may run several): the last one's at hand.
+        self._deadlines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Deadlines] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._last: tuple[weakref.ref[asyncio.AbstractEventLoop] | None, _Deadlines] = (None, _Deadlines())
+
+    def _deadlines_here(self, loop: asyncio.AbstractEventLoop) -> _Deadlines:
+        last_loop, deadlines = self._last
+        if last_loop is None or last_loop() is not loop:
+            deadlines = self._deadlines.get(loop) or self._deadlines.setdefault(loop, _Deadlines())
+            self._last = (weakref.ref(loop), deadlines)
+        return deadlines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,9 +215,16 @@ class ServiceMiddleware:
             if not _one_host(scope):
                 await _bad_request(send_out)
                 return
+            loop = asyncio.get_running_loop()
+            deadlines = self._deadlines_here(loop)
+            timeout = asyncio.Timeout(None)
             try:
-                async with asyncio.timeout(edge.request_timeout):
-                    await self.app(scope, receive, send_out)
+                async with timeout:
+                    deadlines.add(loop, timeout, edge.request_timeout)
+                    try:
+                        await self.app(scope, receive, send_out)
+                    finally:
+                        deadlines.running.pop(timeout, None)
             except ClientDisconnect:
                 # The client's business, not the service's: no traceback, no 500, nothing logged but
                 # the access line.
@@ -202,7 +258,10 @@ def _vary_host(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
 def _one_host(scope: Scope) -> bool:
     """RFC 9112 3.2: a request with two Host lines, or an HTTP/1.1 request with none, must be refused (a
     proxy and the service could each read another). h11 refuses them itself; httptools does not."""
-    hosts = sum(1 for name, _ in scope.get("headers", ()) if name == b"host")
+    hosts = 0
+    for name, _ in scope.get("headers", ()):
+        if name == b"host":
+            hosts += 1
     return hosts == 1 or (hosts == 0 and scope.get("http_version") != "1.1")
 
 

@@ -8,6 +8,8 @@ import json
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from autoconfig import caches
+
 from .health import health_report
 from .loaded import loaded
 from .metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
@@ -28,6 +30,7 @@ async def healthz(request: Request) -> Response:
         stale=getattr(request.app.state, "stale", False),
         clients=request.app.state.funnel.summary() if details else None,
         server=_stack(request) if details else None,
+        caches=caches.report() if details else None,
     )
     if not details:
         # The details (file paths, certificate, problems of a broken file) are for the IT team's

@@ -5,7 +5,6 @@ names, and the context of each page. Rendering is a pure function of settings, a
 from __future__ import annotations
 
 import dataclasses
-import functools
 import gettext
 import json
 import re
@@ -20,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from autoconfig.accounts import Account, fill_placeholders, lacks_form
+from autoconfig.caches import memoize
 from autoconfig.domains import to_unicode_domain
 from autoconfig.formats.thunderbird import generic_login
 from autoconfig.formats.thunderbird_qr import android_export
@@ -98,7 +98,8 @@ def server_values(server: Server, account: Account) -> ServerValues:
     )
 
 
-@functools.lru_cache(maxsize=256)  # about 2.5 KB each; repeats of a whole page are kept apart
+# Repeats of a whole page are kept apart. A pure function of the URL: right for any version.
+@memoize("qr_codes")
 def qr_svg(url: str) -> Markup:
     """A page's address as an inline SVG QR code (segno escapes nothing: the URL is ours, its query
     percent-encoded).
@@ -110,7 +111,7 @@ def qr_svg(url: str) -> Markup:
     return Markup(code.svg_inline(scale=4, omitsize=True, border=4, title=url))  # noqa: S704 - segno's own SVG
 
 
-@functools.lru_cache(maxsize=256)  # about 4.5 KB each
+@memoize("android_qr_codes")  # a pure function of the payload, which holds the version's values
 def android_qr_svg(payload: str) -> Markup:
     """The account export as Thunderbird desktop draws it: byte mode, error correction L at least
     (raised when the symbol has room), a quiet zone of four modules."""

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
+from autoconfig.caches import LRU
 from autoconfig.errors import RequestError
 from autoconfig.formats.signing import Signer
 
 from .metrics import PROFILES_SIGNED, SIGNING_TIME
 
-PROFILE_CACHE_ENTRIES = 512  # about 3 MB of signed profiles per worker
 SIGNING_QUEUE = 64  # profile requests allowed to wait for the signer before the next ones get 503
 
 
@@ -34,20 +33,16 @@ class SignedProfiles:
     reload starts it afresh.
     """
 
-    def __init__(
-        self, signer: Signer, entries: int = PROFILE_CACHE_ENTRIES, queue: int = SIGNING_QUEUE
-    ) -> None:
+    def __init__(self, signer: Signer, entries: int | None = None, queue: int = SIGNING_QUEUE) -> None:
         self.signer = signer
-        self.entries = entries
         self.queue = queue
-        self._cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+        self._cache: LRU[tuple[str, ...], bytes] = LRU("signed_profiles", entries)
         self._gate = asyncio.Semaphore(1)
         self._waiting = 0
 
     async def get(self, key: tuple[str, ...], unsigned: Callable[[], bytes]) -> bytes:
         cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(key)
             return cached
         if self._waiting >= self.queue:
             raise BusyError()
@@ -62,7 +57,5 @@ class SignedProfiles:
                 await asyncio.sleep(0)
         finally:
             self._waiting -= 1
-        self._cache[key] = signed
-        if len(self._cache) > self.entries:
-            self._cache.popitem(last=False)
+        self._cache.put(key, signed)
         return signed

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 
 from autoconfig.accounts import provider_for_host
+from autoconfig.caches import memoize
 from autoconfig.domains import host_from_header
 from autoconfig.errors import UnknownDomainError
 
@@ -24,19 +24,12 @@ def query_value(request: Request, name: str) -> str | None:
     """A query parameter by name in any casing (clients differ: emailaddress, emailAddress, EmailAddress);
     the first, when a name is given twice."""
     raw: bytes = request.scope.get("query_string", b"")
-    return (_query_cached(raw) if len(raw) <= _CACHED_QUERY else _query(raw)).get(name)
+    return _query(raw).get(name)
 
 
 # A person's client asks the same query several times (both Thunderbird addresses, the retries): read
-# once, kept while it comes again.
-_CACHED_QUERY = 512
-
-
-@lru_cache(maxsize=2048)
-def _query_cached(raw: bytes) -> Mapping[str, str]:
-    return _query(raw)
-
-
+# once, kept while it comes again. No settings are read: right for any version.
+@memoize("queries", max_chars=512)
 def _query(raw: bytes) -> Mapping[str, str]:
     # As Starlette reads a query: bytes as Latin-1, then percent-decoded as UTF-8.
     found: dict[str, str] = {}

@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from typing import Any, NamedTuple
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
+from starlette.types import Lifespan, Receive, Scope, Send
 
+from autoconfig.caches import memoize
 from autoconfig.formats import pacc
 from autoconfig.paths import templates_dir
 
@@ -189,7 +191,11 @@ def _with_cache(view: views.View, policy: CachePolicy) -> views.View:
         response = await view(request)
         value = policy.header(request, response)
         if value is not None:
-            response.headers["Cache-Control"] = value
+            raw = response.raw_headers
+            if any(name == b"cache-control" for name, _ in raw):
+                response.headers["Cache-Control"] = value  # replaced where it stands
+            else:
+                raw.append((b"cache-control", value.encode("latin-1")))  # as headers[...] = would
         return response
 
     answer.__name__ = answer.__qualname__ = view.__name__
@@ -213,12 +219,12 @@ def starlette_routes(endpoints: tuple[Endpoint, ...] = ENDPOINTS) -> list[BaseRo
     return routes
 
 
-@cache
-def _matchers() -> tuple[tuple[re.Pattern[str], Endpoint], ...]:
+@memoize("route_table")  # the table is a constant of the code: right for any version
+def _matchers() -> tuple[tuple[re.Pattern[str], Endpoint, BaseRoute], ...]:
     matchers = []
     for endpoint, route in zip(_expanded(), starlette_routes(), strict=True):
         assert isinstance(route, Route | Mount)  # noqa: S101 - starlette_routes makes only these
-        matchers.append((route.path_regex, endpoint))
+        matchers.append((route.path_regex, endpoint, route))
     return tuple(matchers)
 
 
@@ -229,32 +235,75 @@ def _expanded() -> list[Endpoint]:
 
 def endpoint_for(path: str) -> Endpoint | None:
     """The table's entry for a path, whatever the method (a 405 is counted under its endpoint)."""
-    for regex, endpoint in _matchers():
-        if regex.match(path):
-            return endpoint
-    return None
+    return _match(path).endpoint
+
+
+class Match(NamedTuple):
+    """What the table says of a path: the first route whose pattern it matches (the index of a Route in
+    starlette_routes(), None for none or the static files), its path parameters, its entry and label."""
+
+    route: int | None
+    params: tuple[tuple[str, Any], ...]
+    endpoint: Endpoint | None
+    label: str
 
 
 def classify(path: str, user_agent: str) -> tuple[str, str]:
     """The metric labels of a request: its endpoint, and the client family."""
-    label = _label_cached(path) if len(path) <= _CACHED_PATH else _label(path)
+    label = _match(path).label
     return label, client_family(user_agent, label)
 
 
-# The same paths come again and again: matching each against the table's patterns once is enough.
-_CACHED_PATH = 256
+# The same paths come again and again: matching each against the table's patterns once is enough. A
+# Match holds no settings: right for any version.
+@memoize("route_matches", max_chars=256)
+def _match(path: str) -> Match:
+    for index, (regex, endpoint, route) in enumerate(_matchers()):
+        found = regex.match(path)
+        if found is None:
+            continue
+        label = endpoint.label if isinstance(endpoint.label, str) else endpoint.label(path)
+        if not isinstance(route, Route):
+            return Match(None, (), endpoint, label)
+        params = tuple((k, route.param_convertors[k].convert(v)) for k, v in found.groupdict().items())
+        return Match(index, params, endpoint, label)
+    return Match(None, (), None, OTHER)
 
 
-@lru_cache(maxsize=1024)
-def _label_cached(path: str) -> str:
-    return _label(path)
+class TableRouter(Router):
+    """Starlette's router over starlette_routes(), which finds a path's route in one lookup once it has
+    seen the path: the first route whose pattern the path matches is the one Starlette's loop would pick
+    when it takes the method (every route before it answers Match.NONE), and its view is called as
+    Starlette's request_response calls it. Anything else (another method, the static files, no route, a
+    root path) goes through Starlette's loop as before."""
 
+    def __init__(self, lifespan: Lifespan[Any] | None = None) -> None:
+        # A trailing slash is no route: Starlette's redirect to the slashless path would build its
+        # Location from the Host header (in http, carrying the address). Links never come from headers.
+        super().__init__(routes=starlette_routes(), redirect_slashes=False, lifespan=lifespan)
 
-def _label(path: str) -> str:
-    endpoint = endpoint_for(path)
-    if endpoint is None:
-        return OTHER
-    return endpoint.label if isinstance(endpoint.label, str) else endpoint.label(path)
+    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("root_path"):
+            match = _match(scope["path"])
+            if match.route is not None:
+                route = self.routes[match.route]
+                assert isinstance(route, Route)  # noqa: S101 - _match names Routes only
+                if route.methods is None or scope["method"] in route.methods:
+                    if "router" not in scope:
+                        scope["router"] = self
+                    path_params = dict(scope.get("path_params", {}))
+                    path_params.update(match.params)
+                    scope["route"] = route
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = path_params
+                    # What route.handle does for a method it takes (request_response), but for the
+                    # second wrapper of the exception handlers: the application's own, around the
+                    # router, catches what this one would, with the same handlers.
+                    request = Request(scope, receive, send)
+                    response = await route.endpoint(request)
+                    await response(scope, receive, send)
+                    return
+        await super().app(scope, receive, send)
 
 
 def exported_paths() -> tuple[str, ...]:

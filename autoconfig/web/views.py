@@ -11,14 +11,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from autoconfig.accounts import Account, domain_for_host, provider_for_host
-from autoconfig.domains import host_from_header
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.formats import outlook
 from autoconfig.formats import pacc as pacc_format
 from autoconfig.formats.apple import MEDIA_TYPE as PROFILE_MEDIA_TYPE
 from autoconfig.formats.apple import build_mobileconfig
 from autoconfig.formats.thunderbird import MEDIA_TYPE as XML_MEDIA_TYPE
-from autoconfig.settings import DOMAIN_PLACEHOLDER, Provider
+from autoconfig.version import discovery_url
 
 from .funnel import GENERIC, REFUSED, say
 from .loaded import Loaded, loaded
@@ -92,7 +91,7 @@ async def autodiscover_json(request: Request) -> Response:
         return _json(outlook.build_json_error("UnknownDomain", exc.message), status=404)
     except RequestError as exc:
         return _json(outlook.build_json_error("InvalidEmailAddress", exc.message), status=400)
-    return _json(outlook.build_json(served.settings.service.public_url))
+    return _json(served.version.autodiscover_json)
 
 
 async def mobileconfig(request: Request) -> Response:
@@ -106,13 +105,14 @@ async def mobileconfig(request: Request) -> Response:
         raise RequestError(message, headers=_language_headers(language))
     try:
         account = await served.account(address)
+        template = served.version.apple_template(account.provider, language, account.display_name is not None)
         if served.profiles is None:
-            profile = build_mobileconfig(account, language)
+            profile = build_mobileconfig(account, language, template)
         else:
             # The address as typed (the profile shows it), and the login and name (the directory may
             # change them): two spellings of one address are two entries, never one person's for another.
             key = (account.address, language, account.login, account.display_name or "")
-            profile = await served.profiles.get(key, lambda: build_mobileconfig(account, language))
+            profile = await served.profiles.get(key, lambda: build_mobileconfig(account, language, template))
     except RequestError as exc:
         raise _in_language(served, language, exc) from None
     # The file name comes from the provider's id (checked hostname-like at load), never from the request.
@@ -169,17 +169,8 @@ def dav_redirect(kind: str) -> View:
             raise RequestError(
                 f"No {'calendar' if kind == 'caldav' else 'address book'} server is configured here.", 404
             )
-        return RedirectResponse(_dav_url(dav.url, provider, request.headers.get("host", "")), status_code=301)
+        return RedirectResponse(
+            discovery_url(dav, provider, request.headers.get("host", "")), status_code=301
+        )
 
     return redirect
-
-
-def _dav_url(url: str, provider: Provider, host_header: str) -> str:
-    """A DAV URL for a request that names no person: %EMAILDOMAIN% becomes the domain the Host names
-    (else the provider's first), and the path stops before a per-person placeholder."""
-    host = host_from_header(host_header) or ""
-    candidates = (host, host.partition(".")[2])
-    domain = next((d for d in candidates if d in provider.domains), provider.domains[0])
-    url = url.replace(DOMAIN_PLACEHOLDER, domain)
-    cut = url.find("%EMAIL")
-    return url if cut == -1 else url[: url.rfind("/", 0, cut) + 1]

@@ -14,7 +14,8 @@ from lxml import etree
 from autoconfig.formats import hardened_xml
 from autoconfig.formats.importer import ImportFormatError, import_clientconfig
 from autoconfig.formats.outlook import INVALID_REQUEST, PoxError, parse_request
-from autoconfig.probe.thunderbird import DocumentError, parse_clientconfig
+from autoconfig.probe.chains import UnusableAnswerError
+from autoconfig.probe.thunderbird import parse_clientconfig
 
 SECRET = "s3cr3t-never-to-be-read"  # noqa: S105 - what an attacker would want read, not a password
 LAUGHS = (
@@ -149,6 +150,6 @@ def test_the_readers_refuse_or_neutralise_the_same_inputs(secret_file: Path) -> 
     )
     # The probe reads on: the entity is read as nothing, as a client that refuses external entities does.
     assert parse_clientconfig(xxe.encode()).domains == ("",)
-    with pytest.raises(DocumentError, match="external entity") as unread:
+    with pytest.raises(UnusableAnswerError, match="external entity") as unread:
         parse_clientconfig(xxe.replace("id='a'", "id='&x;'").encode())  # XML forbids it in an attribute
     assert SECRET not in str(unread.value)

@@ -14,10 +14,9 @@ from autoconfig.formats.outlook import MOBILESYNC_NS, NO_PROVIDER, build_error, 
 from autoconfig.formats.pacc import pacc_document
 from autoconfig.formats.thunderbird import build_clientconfig
 from autoconfig.probe.apple import mail_outcome
-from autoconfig.probe.expected import Endpoint, Outcome, expected_outcome
+from autoconfig.probe.expected import MailServer, Outcome, expected_outcome
 from autoconfig.probe.outlook import parse_pox, pox_outcome
 from autoconfig.probe.pacc import document_outcome
-from autoconfig.probe.records import records_for
 from autoconfig.probe.report import Result, Status, render_text
 from autoconfig.probe.thunderbird import (
     android_expected,
@@ -26,6 +25,7 @@ from autoconfig.probe.thunderbird import (
     parse_clientconfig,
 )
 from autoconfig.settings import Settings, load_settings, settings_from_dict
+from autoconfig.version import Version
 from tests.helpers.settings import provider_data, settings_data
 
 JEAN = "jean.dupont@example.org"
@@ -108,8 +108,8 @@ def test_pacc_names_hosts_on_the_standard_ports() -> None:
     assert body is not None
     # PACC names no login: the client has the address.
     assert document_outcome(json.loads(body)) == Outcome(
-        Endpoint("imap", "imap.example.org", 993, "tls", None),
-        Endpoint("smtp", "smtp.example.org", 465, "tls", None),
+        MailServer("imap", "imap.example.org", 993, "tls", None),
+        MailServer("smtp", "smtp.example.org", 465, "tls", None),
     )
 
 
@@ -120,7 +120,8 @@ def test_records_for_a_domain_leave_out_a_sub_domain_served_apart() -> None:
             provider_data(id="sub.example.org", name="Sub", domains=["sub.example.org"]),
         ]
     )
-    names = {record.name for record in records_for(_settings(data), "example.org")}
+    version = Version.build(_settings(data), None)
+    names = {record.name for record in version.records_for("example.org")}
     assert "autoconfig.example.org." in names
     assert "_imap._tcp.example.org." in names
     assert not any(name.endswith(".sub.example.org.") for name in names)

@@ -3,6 +3,7 @@ their files, and the summary /healthz gives the IT team's networks only."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,8 @@ from starlette.testclient import TestClient
 from autoconfig.settings import load_settings
 from autoconfig.web.app import create_app
 from autoconfig.web.funnel import Funnel, outcome_of, say
+from autoconfig.web.metrics import RequestMetrics
+from autoconfig.web.routes import classify
 from tests.helpers.commands import autoconfig
 from tests.helpers.live import serving, wait_for
 
@@ -70,6 +73,36 @@ def test_counts_are_kept_for_24_hours_by_the_hour() -> None:
     assert set(funnel.summary()["families"]) == {"thunderbird_android"}
     funnel.count("browser", "guide_android", "answered")  # a new hour drops what no summary will show
     assert len(funnel.hours) == 2
+
+
+def test_requests_counted_in_bulk_keep_their_hour_and_show_at_once() -> None:
+    # The metrics observer holds a worker's counts and adds them to the funnel in bulk (metrics.py): a
+    # summary shows them at once, and each request stays in the hour it was answered in.
+    clock = Clock()
+    funnel = Funnel(clock=clock)
+    observe = RequestMetrics(classify, funnel)
+    thunderbird = {"type": "http", "path": "/mail/config-v1.1.xml", "headers": [(b"user-agent", b"x")]}
+
+    async def answered() -> dict[str, object]:
+        observe(thunderbird, 200, 0.001)
+        observe(thunderbird, 404, 0.001)
+        first: dict[str, object] = funnel.summary()["families"]
+        clock.now += 3600 * 23  # 23 hours later: the first hour is the oldest one kept
+        observe(thunderbird, 200, 0.001)
+        clock.now += 3600  # the first hour leaves the window, the second stays
+        return first
+
+    first = asyncio.run(answered())
+    assert first == {
+        "unknown": {
+            "requests": 2,
+            "outcomes": {"answered": 1, "unknown_domain": 1},
+            "endpoints": {"clientconfig": 2},
+        }
+    }
+    assert funnel.summary()["families"] == {
+        "unknown": {"requests": 1, "outcomes": {"answered": 1}, "endpoints": {"clientconfig": 1}}
+    }
 
 
 def test_each_process_reads_the_others_files(tmp_path: Path) -> None:

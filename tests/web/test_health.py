@@ -18,18 +18,21 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from autoconfig import __version__
+from autoconfig import __version__, caches
 from autoconfig.formats.signing import DEV_SUBJECT, EXPIRY_WARNING_DAYS, signer_for
 from autoconfig.serving.snapshot import Snapshot
+from autoconfig.serving.worker import apply_snapshot
 from autoconfig.settings import Settings, load_settings
+from autoconfig.version import Version
 from autoconfig.web import health
-from autoconfig.web.app import apply_snapshot, create_app, reload_settings
+from autoconfig.web.app import create_app
 from autoconfig.web.health import file_problems, health_report
 from tests.helpers.certs import ChainFiles, key_pem, make_chain, pem, reissue_leaf
 from tests.helpers.commands import assert_no_traceback, autoconfig
 from tests.helpers.kubelet import publish
 from tests.helpers.live import serving
 from tests.helpers.settings import outgoing, settings_data, write_settings
+from tests.helpers.versions import serve_again
 
 # /healthz gives its details to the IT team's networks (metrics_networks, loopback by default).
 LOOPBACK = ("127.0.0.1", 50000)
@@ -165,6 +168,20 @@ def test_the_bundled_default_reports_its_development_signer(make_client: MakeCli
     assert body["providers"] == [{"id": "ac-paris.fr", "domains": ["ac-paris.fr"]}]
     assert DEV_SUBJECT in body["signing"]["subject"]
     assert body["signing"]["development"] is True
+
+
+def test_the_caches_are_reported_with_their_entries_and_maximum(make_client: MakeClient) -> None:
+    client = make_client(host=None, client=LOOPBACK)
+    assert client.get("/mail/config-v1.1.xml?emailaddress=jean.dupont@ac-paris.fr").status_code == 200
+    reported = client.get("/healthz").json()["caches"]
+    # Every cache of the table, the signed profiles' and the accounts' with the version being served.
+    assert set(caches.SIZES) <= set(reported)
+    assert reported["queries"]["max"] == caches.SIZES["queries"]
+    assert reported["queries"]["entries"] >= 1
+    # Summed over the versions still alive in this process: at least the one that served the address.
+    assert reported["accounts"]["entries"] >= 1
+    assert reported["accounts"]["max"] >= caches.SIZES["accounts"]
+    assert all(0 <= r["entries"] <= r["max"] for r in reported.values())
 
 
 # What /healthz and `autoconfig healthcheck` say of the profiles' signing, through a real service.
@@ -322,7 +339,7 @@ def test_a_reload_reads_the_signing_files_again(deploy: Deploy) -> None:
     assert deployment.health()[1]["status"] == "ok"  # not yet reloaded
     app = deployment.client.app
     assert isinstance(app, Starlette)
-    assert reload_settings(app)
+    serve_again(app)
     status, body = deployment.health()
     assert (status, body["status"], body["signing"]["days_left"]) == (200, "degraded", 5)
 
@@ -333,6 +350,7 @@ def test_outside_the_allowed_networks_only_the_state_is_told(make_client: MakeCl
     assert response.json() == {"status": "degraded"} or response.json() == {"status": "ok"}
     assert "settings" not in response.text
     assert "warning" not in response.text
+    assert "caches" not in response.text
 
 
 def test_a_signing_key_replaced_in_place_is_noticed(deploy: Deploy) -> None:
@@ -354,14 +372,13 @@ def test_a_worker_that_could_not_apply_new_settings_is_failing(deploy: Deploy) -
     assert isinstance(app, Starlette)
     served = load_settings(deployment.settings)
     # New settings from the supervisor that this process cannot build (here: a signing key gone).
-    broken = Snapshot.take(served, None, None)
-    broken = dataclasses.replace(broken, files={})
-    apply_snapshot(app, broken)
+    snapshot = Snapshot.take(Version.build(served, signer_for(served)))
+    apply_snapshot(app, dataclasses.replace(snapshot, files={}))
     status, body = deployment.health()
     assert (status, body["status"]) == (503, "failing")
     assert body["reasons"][0] == "this worker could not apply the latest settings (see the log)"
     assert body["settings"]["sha256"] == served.digest  # the previous settings still serve
-    apply_snapshot(app, Snapshot.take(served, None, None))
+    apply_snapshot(app, snapshot)
     assert deployment.health()[0] == 200
 
 

@@ -9,13 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from autoconfig import caches
 from autoconfig.errors import RequestError
 from autoconfig.settings import load_settings
-from autoconfig.web import loaded as loaded_module
+from autoconfig.version import Version
 from autoconfig.web.loaded import Loaded
 from tests.helpers.settings import settings_data
 
 LOGIN = {"pattern": "^(?P<first>[a-z])[a-z-]*\\.(?P<last>[a-z-]+)$", "template": "{first}{last}"}
+
+
+def loaded_from(path: Path) -> Loaded:
+    """What a worker serves for this file (profiles unsigned: these tests are about accounts)."""
+    return Loaded.wrap(Version.build(load_settings(path), None))
 
 
 def account_login(served: Loaded, address: str) -> str:
@@ -23,7 +29,7 @@ def account_login(served: Loaded, address: str) -> str:
 
 
 def test_an_address_is_resolved_once_and_kept(settings_file: Callable[..., Path]) -> None:
-    served = Loaded.build(load_settings(settings_file(provider={"login": LOGIN})))
+    served = loaded_from(settings_file(provider={"login": LOGIN}))
     first = asyncio.run(served.account("jean.dupont@example.org"))
     assert first.login == "jdupont"
     assert asyncio.run(served.account("jean.dupont@example.org")) is first
@@ -31,8 +37,8 @@ def test_an_address_is_resolved_once_and_kept(settings_file: Callable[..., Path]
 
 
 def test_the_cache_is_bounded(settings_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(loaded_module, "ACCOUNT_CACHE_SIZE", 50)
-    served = Loaded.build(load_settings(settings_file()))
+    monkeypatch.setitem(caches.SIZES, "accounts", 50)
+    served = loaded_from(settings_file())
     for i in range(120):
         asyncio.run(served.account(f"person{i}@example.org"))
     assert len(served.accounts) == 50
@@ -42,16 +48,16 @@ def test_the_cache_is_bounded(settings_file: Callable[..., Path], monkeypatch: p
 
 def test_a_reload_starts_with_the_new_rule(settings_file: Callable[..., Path]) -> None:
     path = settings_file(provider={"login": LOGIN})
-    before = Loaded.build(load_settings(path))
+    before = loaded_from(path)
     assert account_login(before, "jean.dupont@example.org") == "jdupont"
     settings_file(settings_data(provider={"login": {"fallback": "%EMAILADDRESS%"}}))
-    after = Loaded.build(load_settings(path))
+    after = loaded_from(path)
     assert after.accounts == {}
     assert account_login(after, "jean.dupont@example.org") == "jean.dupont@example.org"
 
 
 def test_errors_are_not_kept(settings_file: Callable[..., Path]) -> None:
-    served = Loaded.build(load_settings(settings_file()))
+    served = loaded_from(settings_file())
     for address in ("not an address", "a@unknown.example"):
         with pytest.raises(RequestError):  # 400, and UnknownDomainError's 404
             asyncio.run(served.account(address))

@@ -21,14 +21,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
-from starlette.types import Scope
+from starlette.types import Message, Scope
 
 from autoconfig.settings import Settings, load_settings
 from autoconfig.web.accesslog import ACCESS_LOGGER
-from autoconfig.web.app import create_app, reload_settings
+from autoconfig.web.app import create_app
 from autoconfig.web.middleware import Edge, Networks, ServiceMiddleware, forwarded_client, forwarded_scope
 from tests.helpers.live import serving, wait_for
 from tests.helpers.settings import settings_data, write_settings
+from tests.helpers.versions import serve_again
 
 Seen = list[tuple[str, int, float]]
 
@@ -254,7 +255,7 @@ def test_trusted_proxies_follow_a_reload(
     client.get("/healthz", headers={"X-Forwarded-For": REAL})
     path = app.state.loaded.settings.source
     write_settings(path.parent, behind(["10.0.0.1/32"]), path.name)
-    assert reload_settings(app)
+    serve_again(app)
     client.get("/healthz", headers={"X-Forwarded-For": REAL})
     assert access_clients() == [PROXY, REAL]
 
@@ -362,3 +363,75 @@ def test_a_slow_body_meets_the_deadline_on_a_real_server(
     assert answer.startswith(b"HTTP/1.1 503 ")
     assert b"retry-after: 1" in answer.lower()
     assert 0.3 < elapsed < 3
+
+
+def _deadline_app() -> Starlette:
+    """Sleeps `?sleep=` seconds, with the deadline `?deadline=` says (a reload may shorten it)."""
+
+    async def sleeps(request: Request) -> Response:
+        await asyncio.sleep(float(request.query_params["sleep"]))
+        return Response("on time")
+
+    def edge_of(scope: Scope) -> Edge:
+        query = dict(part.split("=") for part in scope["query_string"].decode().split("&"))
+        return Edge((), float(query["deadline"]))
+
+    app = Starlette(routes=[Route("/sleep", sleeps)])
+    app.add_middleware(ServiceMiddleware, edge_of=edge_of, observers=[])
+    return app
+
+
+async def _timed(app: Starlette, sleep: float, deadline: float) -> tuple[int, float]:
+    """The status of one request to `app`, and when it was answered."""
+    statuses: list[int] = []
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/sleep",
+        "query_string": f"sleep={sleep}&deadline={deadline}".encode(),
+        "headers": [(b"host", b"autoconfig.example.org")],
+        "http_version": "1.1",
+    }
+
+    async def receive() -> Message:
+        await asyncio.sleep(10)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    return statuses[0], time.monotonic()
+
+
+def test_requests_in_flight_each_meet_their_own_deadline() -> None:
+    # One timer serves every request in flight: each expires at its own deadline, not the others'; a
+    # deadline shorter than one already running (a reload shortened it) is kept too.
+    app = _deadline_app()
+
+    async def together() -> tuple[float, list[tuple[int, float]]]:
+        started = time.monotonic()
+        long_first = asyncio.ensure_future(_timed(app, 0.9, 5.0))
+        await asyncio.sleep(0.05)
+        answers = await asyncio.gather(
+            _timed(app, 5.0, 0.3), _timed(app, 5.0, 0.6), _timed(app, 0.1, 0.3), _timed(app, 5.0, 0.3)
+        )
+        return started, [await long_first, *answers]
+
+    started, answers = asyncio.run(together())
+    statuses = [status for status, _ in answers]
+    assert statuses == [200, 503, 503, 200, 503]
+    after = [at - started for _, at in answers]
+    assert 0.9 < after[0] < 4  # answered: its deadline is 5 s
+    assert 0.34 < after[1] < after[2]  # 0.05 + 0.3, before 0.05 + 0.6
+    assert 0.34 < after[4] < after[2]
+    assert 0.64 < after[2] < 4
+    assert after[3] < after[1]
+
+
+def test_deadlines_hold_on_each_event_loop_the_app_runs_on() -> None:
+    app = _deadline_app()
+    for _ in range(3):  # a new loop each time, as a new TestClient has
+        status, _ = asyncio.run(_timed(app, 5.0, 0.2))
+        assert status == 503

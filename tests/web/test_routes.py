@@ -4,12 +4,13 @@ family and a cache policy; the router, the metrics and `autoconfig render` read 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route, Router
 from starlette.testclient import TestClient
 
 from autoconfig.cli import main
@@ -24,6 +25,7 @@ from autoconfig.web.routes import (
     classify,
     endpoint_for,
     exported_paths,
+    starlette_routes,
 )
 
 POLICIES = {value.name: value for value in vars(routes).values() if isinstance(value, CachePolicy)}
@@ -158,3 +160,88 @@ def test_static_files_carry_validators_and_no_policy(client: TestClient) -> None
     assert "cache-control" not in response.headers
     assert response.headers["etag"]
     assert re.match(r"\w{3}, \d{2} \w{3} \d{4}", response.headers["last-modified"])
+
+
+# --- the router's shortcut: a path's route in one lookup, the very route Starlette's loop would pick ---
+
+PATHS = [
+    "/mail/config-v1.1.xml",
+    "/.well-known/autoconfig/mail/config-v1.1.xml",
+    "/autodiscover/autodiscover.xml",
+    "/Autodiscover/Autodiscover.xml",
+    "/AUTODISCOVER/AUTODISCOVER.JSON",
+    "/autodiscover/autodiscover.json/v1.0/jean.dupont@ac-paris.fr",
+    "/Autodiscover/Autodiscover.json/v1.0/a@b.fr",
+    "/autodiscover/autodiscover.json/v1.0/",
+    "/profile.mobileconfig",
+    "/Profile.mobileconfig",
+    "/.well-known/caldav",
+    "/.well-known/carddav",
+    "/",
+    "/guide",
+    "/guide/android",
+    "/guide/",
+    "/guide/a/b",
+    "/static/style.css",
+    "/static",
+    "/healthz",
+    "/healthz/",
+    "/metrics",
+    "/mail/config-v1.1.xml/",
+    "/wp-login.php",
+]
+METHODS = ["GET", "HEAD", "POST", "PROPFIND", "DELETE"]
+
+
+def _starlettes_choice(
+    scope: dict[str, object], table: list[BaseRoute]
+) -> tuple[BaseRoute, MutableMapping[str, Any]] | None:
+    """The route and child scope Starlette's own loop picks: the first full match, else the first partial."""
+    partial = None
+    for route in table:
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return route, child
+        if match is Match.PARTIAL and partial is None:
+            partial = (route, child)
+    return partial
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("method", METHODS)
+def test_the_shortcut_picks_the_route_starlette_would(path: str, method: str) -> None:
+    scope: dict[str, object] = {"type": "http", "path": path, "method": method, "root_path": ""}
+    table = starlette_routes()
+    found = routes._match(path)
+    choice = _starlettes_choice(scope, table)
+    if found.route is None:  # no route, or the static files: Starlette's loop decides
+        assert choice is None or isinstance(choice[0], Mount)
+        return
+    route = table[found.route]
+    assert isinstance(route, Route)
+    assert choice is not None
+    if route.methods is not None and method not in route.methods:  # 405: Starlette's loop decides
+        assert choice[1]["endpoint"] is route.endpoint
+        return
+    assert choice[0] is route
+    assert choice[1] == {"endpoint": route.endpoint, "path_params": dict(found.params)}
+
+
+def test_the_shortcut_answers_what_starlettes_router_answers(settings: Settings) -> None:
+    shortcut = create_app(settings)
+    plain = create_app(settings)
+    plain.router = Router(routes=starlette_routes(), redirect_slashes=False)
+    assert type(shortcut.router) is not Router
+    host = {"Host": "autoconfig.ac-paris.fr"}
+    with TestClient(shortcut, headers=host) as fast, TestClient(plain, headers=host) as slow:
+        for path in PATHS:
+            for method in METHODS:
+                query = {"emailaddress": "jean.dupont@ac-paris.fr", "email": "jean.dupont@ac-paris.fr"}
+                answers = [
+                    client.request(method, path, params=query, follow_redirects=False)
+                    for client in (fast, slow)
+                ]
+                a, b = answers
+                assert (a.status_code, a.headers.keys()) == (b.status_code, b.headers.keys()), (method, path)
+                if not path.lower().startswith("/profile"):  # a signature differs each time
+                    assert (a.content, dict(a.headers)) == (b.content, dict(b.headers)), (method, path)
