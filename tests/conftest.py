@@ -20,7 +20,21 @@ from autoconfig.web.app import create_app
 # The helpers assert too: let pytest show their failing values as it does in the test modules.
 pytest.register_assert_rewrite("tests.helpers")
 
+from tests.helpers.parallel import heaviest_first, scheduler  # noqa: E402 - after the rewrite hook
 from tests.helpers.settings import settings_data, write_settings  # noqa: E402 - after the rewrite hook
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """In pytest-xdist's workers, the heaviest groups first (tests/helpers/parallel.py)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+        heaviest_first(items)
+
+
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """The workers run whole groups: a module, tests/probe, the Debian roots (tests/helpers/parallel.py)."""
+    return scheduler(config, log)
+
 
 # The Host a mail client sends to the Académie's service: TestClient's own "testserver" names no domain.
 PARIS_HOST = "autoconfig.ac-paris.fr"

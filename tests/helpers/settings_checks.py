@@ -45,6 +45,13 @@ def assert_problem(
     assert "Traceback" not in text, text
 
 
+def shown_path(path: Path) -> str:
+    """A file's path as the report shows a value found: quoted, and past 80 characters cut to 77 and "…"
+    (a temporary folder's path depends on the run: longer under pytest-xdist's workers)."""
+    text = f'"{path}"'
+    return text if len(text) <= 80 else text[:77] + "…"
+
+
 def edit_toml(*pairs: tuple[str, str], text: str = MINIMAL_TOML) -> str:
     """The minimal settings as TOML text with each `old` replaced by `new`, for the tests about the
     file's syntax itself; each `old` must occur exactly once."""

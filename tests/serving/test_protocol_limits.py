@@ -26,13 +26,27 @@ SETTLED_MB = 10.0
 GUIDE = b"GET /guide/android?email=jean.dupont%40example.org HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
+def serving_on(http: str, folder: Path) -> Iterator[Server]:
+    data = settings_data(service={"max_head_bytes": HEAD_CAP, "header_timeout": 3.0})
+    env = {"AUTOCONFIG_HTTP": "h11" if http == "h11" else "auto"}
+    with serving(folder / "logs", settings=write_settings(folder, data), env=env) as server:
+        assert server.get("/healthz").json()["server"]["http"] == http
+        yield server
+
+
 @pytest.fixture(params=STACKS)
 def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
-    data = settings_data(service={"max_head_bytes": HEAD_CAP, "header_timeout": 3.0})
-    env = {"AUTOCONFIG_HTTP": "h11" if request.param == "h11" else "auto"}
-    with serving(tmp_path / "logs", settings=write_settings(tmp_path, data), env=env) as server:
-        assert server.get("/healthz").json()["server"]["http"] == request.param
-        yield server
+    """A server of the test's own: the 431 test counts a notice the memory test's attackers cause too."""
+    yield from serving_on(request.param, tmp_path)
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def shared_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server a stack for the tests whose counts no other of them changes: only the parser test
+    sends what the parser refuses (its 400s and its notice), and the others read only what they sent."""
+    yield from serving_on(request.param, tmp_path_factory.mktemp(f"limits-{request.param}"))
 
 
 def connect(server: Server, receive_buffer: int | None = None) -> socket.socket:
@@ -124,8 +138,8 @@ def test_a_head_past_the_cap_is_answered_431_and_the_connection_closed(stack: Se
     wait_for(lambda: True if '"- -" 431' in stack.access_log() else None, 5, "the 431 access line")
 
 
-@pytest.mark.parametrize("stack", STACKS, indirect=True)
-def test_pipelined_requests_are_answered_in_order(stack: Server) -> None:
+def test_pipelined_requests_are_answered_in_order(shared_stack: Server) -> None:
+    stack = shared_stack
     # A legitimate pipelining client: 50 requests in one write, every answer read, in order.
     paths = [f"/healthz?n={n}" for n in range(25)] + [
         f"/guide/android?email=jean.dupont%40example.org&n={n}" for n in range(25)
@@ -139,8 +153,10 @@ def test_pipelined_requests_are_answered_in_order(stack: Server) -> None:
     assert answer[:first_guide].count(b"HTTP/1.1 200 ") == 26  # the 25 health answers came first
 
 
-@pytest.mark.parametrize("stack", STACKS, indirect=True)
-def test_memory_stays_bounded_under_endless_heads_and_unread_pipelines_and_comes_back(stack: Server) -> None:
+def test_memory_stays_bounded_under_endless_heads_and_unread_pipelines_and_comes_back(
+    shared_stack: Server,
+) -> None:
+    stack = shared_stack
     (worker,) = stack.workers()
     for _ in range(20):  # warm: the guide page's first renders fill the caches a worker keeps
         stack.get("/guide/android?email=jean.dupont%40example.org")
@@ -189,8 +205,8 @@ def test_the_connection_cap_follows_the_descriptor_limit(tmp_path: Path) -> None
         wait_for(lambda: True if server.get("/healthz").status_code == 200 else None, 5, "an answer")
 
 
-@pytest.mark.parametrize("stack", STACKS, indirect=True)
-def test_requests_the_parser_refuses_make_one_line_not_one_each(stack: Server) -> None:
+def test_requests_the_parser_refuses_make_one_line_not_one_each(shared_stack: Server) -> None:
+    stack = shared_stack
     for _ in range(50):
         with connect(stack) as sock:
             sock.sendall(

@@ -19,7 +19,7 @@ from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
 from tests.helpers.ldap_server import SERVICE_DN
 from tests.helpers.settings import MINIMAL_TOML
-from tests.helpers.settings_checks import assert_problem, edit_toml, load_error
+from tests.helpers.settings_checks import assert_problem, edit_toml, load_error, shown_path
 
 SettingsFile = Callable[..., Path]
 WriteToml = Callable[..., Path]
@@ -148,7 +148,7 @@ def test_overrides_without_header(settings_file: SettingsFile) -> None:
     assert_problem(
         load_error(path),
         path="providers[0].login.overrides",
-        found=f'"{csv_file}"',
+        found=shown_path(csv_file),
         says="exceptions.csv has no header with address and login",
         fix="write a CSV file whose first line is address,login (or address,login,name)",
     )
@@ -169,7 +169,7 @@ def test_overrides_bad_lines_are_named(settings_file: SettingsFile) -> None:
     assert_problem(
         load_error(path),
         path="providers[0].login.overrides",
-        found=f'"{path.parent / "exceptions.csv"}"',
+        found=shown_path(path.parent / "exceptions.csv"),
         says="exceptions.csv: lines 3, 4, 5, 7 have no address of the form name@domain, no login, "
         "or control characters",
         fix="one person a line",
