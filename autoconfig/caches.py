@@ -18,7 +18,7 @@ cachetools offers both forms, but its caches are pure Python with no lock (every
 functools; what follows is all the service needs of it.
 
 A cache whose content depends on the settings lives with the version it was made from (an `LRU` in
-`web/loaded.py`'s Loaded, or in an object Loaded holds) or takes what it depends on as arguments; the
+`web/served.py`'s Served, or in an object Served holds) or takes what it depends on as arguments; the
 functions memoized here are pure functions of their arguments, which each site says.
 """
 
@@ -36,14 +36,14 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 # Maximum entries, per process (each worker has its own caches), with the most memory each can hold given
 # the inputs the request path lets in.
 SIZES: dict[str, int] = {
-    "accounts": 10_000,  # web/loaded.py, per version: an account is about 500 bytes, 5 MB
+    "accounts": 10_000,  # web/served.py, per version: an account is about 500 bytes, 5 MB
     "signed_profiles": 512,  # web/profiles.py, per version: a signed profile is about 6 KB, 3 MB
     "display_names": 4096,  # accounts.py: a stem and a name, about 200 bytes, 0.8 MB
     "ascii_domains": 1024,  # domains.py: two names of at most 253 characters, 0.6 MB
     "unicode_domains": 1024,  # domains.py: the same, 0.6 MB
     "client_families": 2048,  # web/families.py: a User-Agent of at most 512 characters, 1.2 MB
     "languages": 512,  # web/languages.py: headers of at most 272 characters in all, 0.2 MB
-    "queries": 2048,  # web/reading.py: a query of at most 512 bytes and its values, 2.5 MB
+    "queries": 2048,  # web/request_values.py: a query of at most 512 bytes and its values, 2.5 MB
     "log_targets": 1024,  # web/accesslog.py: a target of at most 512 characters, twice, 1.2 MB
     "hash_key": 1,  # web/accesslog.py: the log-hash key, 32 bytes
     "qr_codes": 256,  # web/pages.py: an inline SVG, about 2.5 KB, 0.7 MB

@@ -1,4 +1,5 @@
-"""The `autoconfig` command: serve, check, import. The only place errors become exit codes."""
+"""The `autoconfig` command: serve, check, healthcheck, import, dns, render, reference and probe. The only
+place errors become exit codes."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ from typing import Any
 
 from autoconfig.errors import Note, SettingsError, counted
 from autoconfig.paths import MULTIPROCESS_ENV
-from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch
+from autoconfig.settings.disk_state import DiskState, disk_state, paths_to_watch
 
 from .snapshot import Snapshot
 from .worker import GRACEFUL_SHUTDOWN_SECONDS, METRICS_FOLDER_RENEWED, WorkerPlan, rewrite_metrics, run_worker

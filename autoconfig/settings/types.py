@@ -226,7 +226,7 @@ class FileReads:
 def resolve_path(value: str, base_dir: Path) -> Path:
     """A path as the settings write it: relative ones start from the settings file's folder. Symbolic
     links are kept, not followed: a Kubernetes Secret's `tls.crt` leads to the current certificate only
-    through its links (see ondisk.py)."""
+    through its links (see disk_state.py)."""
     return Path(os.path.abspath(base_dir / value))
 
 

@@ -22,10 +22,10 @@ from autoconfig.version import Version
 
 from .accesslog import AccessLog, Format, Mode, use_hash_key
 from .funnel import Funnel
-from .loaded import Loaded, pinned
 from .metrics import RequestMetrics, publish
 from .middleware import SECURITY_HEADERS, Edge, Observer, ServiceMiddleware
 from .routes import TableRouter, classify
+from .served import Served, serving_scope
 
 logger = logging.getLogger("autoconfig")
 
@@ -48,11 +48,11 @@ async def internal_error(request: Request, exc: Exception) -> Response:
 
 
 def _edge(scope: Scope) -> Edge:
-    return pinned(scope).edge
+    return serving_scope(scope).edge
 
 
 def _log_style(scope: Scope) -> tuple[Mode, Format]:
-    service = pinned(scope).settings.service
+    service = serving_scope(scope).settings.service
     return service.log_addresses, service.log_format
 
 
@@ -101,9 +101,9 @@ def app_for_version(version: Version) -> Starlette:
 def serve_version(app: Starlette, version: Version) -> None:
     """Serve this version from now on: one assignment, so that a request in flight finishes with the
     version it started with, and no connection is closed. The log-hash key goes with it."""
-    fresh = Loaded.wrap(version)
+    fresh = Served.wrap(version)
     use_hash_key(version.log_hash_key)
-    app.state.loaded = fresh
+    app.state.served = fresh
     app.state.stale = False
 
 

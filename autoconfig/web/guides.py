@@ -14,7 +14,6 @@ from autoconfig.domains import to_unicode_domain
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.settings import Provider
 
-from .loaded import loaded
 from .pages import (
     DEVICES,
     INVALID_ADDRESS,
@@ -31,12 +30,13 @@ from .pages import (
     login_hint_parts,
     patterns_json,
 )
-from .reading import link_base, query_value, request_language
+from .request_values import link_base, query_value, request_language
+from .served import serving
 
 
 def _page_provider(request: Request) -> Provider | None:
     """The provider the pages speak for: the one the Host names, else the only one, else none."""
-    settings = loaded(request).settings
+    settings = serving(request).settings
     try:
         return provider_for_host(settings, request.headers.get("host", ""))
     except UnknownDomainError:
@@ -49,7 +49,7 @@ def _language_links(request: Request, languages: tuple[str, ...]) -> dict[str, s
 
 
 def _render(request: Request, template: str, language: str, **context: Any) -> str:
-    pages = loaded(request).pages
+    pages = serving(request).pages
     provider = context.get("provider")
     return pages.render(
         template,
@@ -74,7 +74,7 @@ def _landing_page(
     *,
     suggestion: Markup | None = None,
 ) -> Response:
-    served = loaded(request)
+    served = serving(request)
     provider = _page_provider(request)
     hints = address_hints(served.pages, provider or served.settings.providers[0], language)
     return _page(
@@ -96,7 +96,7 @@ def _landing_page(
 def _suggestion(request: Request, typed: str, language: str) -> Markup | None:
     """A link to the guide for the address with the configured domain its domain is a slip away from."""
     local, domain = parse_address(typed)  # it parsed once already: its domain is the unknown one
-    nearest = nearest_domain(loaded(request).settings, domain)
+    nearest = nearest_domain(serving(request).settings, domain)
     if nearest is None:
         return None
     address = f"{local}@{to_unicode_domain(nearest)}"
@@ -111,7 +111,7 @@ async def landing(request: Request) -> Response:
 async def guide(request: Request) -> Response:
     """The guide for the device the path names, or else the one the browser's User-Agent names."""
     language = request_language(request)
-    served = loaded(request)
+    served = serving(request)
     pages = served.pages
     device = request.path_params.get("device") or device_from_user_agent(request.headers.get("user-agent"))
     if device not in DEVICES:

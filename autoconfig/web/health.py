@@ -16,7 +16,7 @@ from autoconfig.errors import SettingsError
 from autoconfig.formats.signing import EXPIRY_WARNING_DAYS, Signer, signer_for
 from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings import Settings, load_settings
-from autoconfig.settings.ondisk import DiskState, disk_state, paths_to_watch, validated_state
+from autoconfig.settings.disk_state import DiskState, disk_state, paths_to_watch, validated_state
 
 
 def file_problems(settings: Settings) -> tuple[bool, str | None]:
@@ -53,7 +53,7 @@ def file_problems_now(settings: Settings) -> tuple[bool, str | None]:
     """Whether the disk holds other files than those served (the settings file, or one it names: signing,
     overrides, password), and if so, why they would not load (None: they would, at the next reload).
 
-    Compared by content, at the paths as written (see settings/ondisk.py): a file that would not load is
+    Compared by content, at the paths as written (see settings/disk_state.py): a file that would not load is
     the next restart's failure, reported before that happens, whatever the number of workers.
     """
     served = validated_state(settings.source, settings.raw, settings.files)

@@ -20,11 +20,11 @@ from autoconfig.caches import memoize
 from autoconfig.formats import pacc
 from autoconfig.paths import templates_dir
 
-from . import guides, operations, views
+from . import guides, monitoring, views
 from .families import client_family
-from .loaded import loaded
 from .pages import DEVICES
-from .reading import query_value
+from .request_values import query_value
+from .served import serving
 
 OTHER = "other"  # the label and family of a request no route answers
 
@@ -39,7 +39,7 @@ class CachePolicy:
 
 
 def _max_age(request: Request) -> int:
-    return loaded(request).settings.service.cache_max_age
+    return serving(request).settings.service.cache_max_age
 
 
 CONFIG = CachePolicy(
@@ -174,11 +174,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "`outlook`, `other` (`?email=…`)",
     ),
     Endpoint(("/static",), ("GET",), None, "static", STATIC, "the pages' stylesheet, script and icon"),
-    Endpoint(("/healthz",), ("GET",), operations.healthz, "health", NO_STORE, "health, for the IT team"),
+    Endpoint(("/healthz",), ("GET",), monitoring.healthz, "health", NO_STORE, "health, for the IT team"),
     Endpoint(
         ("/metrics",),
         ("GET",),
-        operations.metrics,
+        monitoring.metrics,
         "metrics",
         NO_STORE,
         "Prometheus metrics, allowed networks only",

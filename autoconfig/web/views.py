@@ -20,18 +20,18 @@ from autoconfig.formats.thunderbird import MEDIA_TYPE as XML_MEDIA_TYPE
 from autoconfig.version import discovery_url
 
 from .funnel import GENERIC, REFUSED, say
-from .loaded import Loaded, loaded
 from .middleware import varies_with_host
 from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, UNKNOWN_DOMAIN
 from .profiles import BusyError
-from .reading import query_value, read_body, request_language
+from .request_values import query_value, read_body, request_language
+from .served import Served, serving
 
 View = Callable[[Request], Awaitable[Response]]
 
 
 async def clientconfig(request: Request) -> Response:
     """Thunderbird's config-v1.1.xml: a person's, or with the clients' placeholders for a domain."""
-    served = loaded(request)
+    served = serving(request)
     address = query_value(request, "emailaddress")
     account: Account | None = None
     if address is None:
@@ -56,7 +56,7 @@ async def autodiscover_xml(request: Request) -> Response:
     body = await read_body(request, outlook.MAX_BODY)
     if body is None:
         return _pox_answer(outlook.build_error(outlook.INVALID_REQUEST), status=413)
-    served = loaded(request)
+    served = serving(request)
     try:
         pox = outlook.read_request(body)
         account = await served.account(pox.address)
@@ -84,7 +84,7 @@ async def autodiscover_json(request: Request) -> Response:
         message = "Protocol must be AutodiscoverV1: this service answers for mail over IMAP and SMTP only."
         return _json(outlook.build_json_error("InvalidProtocol", message), status=400)
     address = request.path_params.get("address") or query_value(request, "email")
-    served = loaded(request)
+    served = serving(request)
     try:
         served.resolve(address or "")
     except UnknownDomainError as exc:
@@ -97,7 +97,7 @@ async def autodiscover_json(request: Request) -> Response:
 async def mobileconfig(request: Request) -> Response:
     """One person's Apple profile, signed when a signer is configured. A person follows its link from
     a guide: an error says what went wrong in their language."""
-    served = loaded(request)
+    served = serving(request)
     language = request_language(request)
     address = query_value(request, "email") or query_value(request, "emailaddress")
     if address is None:
@@ -124,7 +124,7 @@ async def mobileconfig(request: Request) -> Response:
     )
 
 
-def _in_language(served: Loaded, language: str, exc: RequestError) -> RequestError:
+def _in_language(served: Served, language: str, exc: RequestError) -> RequestError:
     """A profile error said in the visitor's language, with the same status and headers."""
     pages = served.pages
     if isinstance(exc, UnknownDomainError):
@@ -147,7 +147,7 @@ def _language_headers(language: str) -> dict[str, str]:
 
 async def pacc(request: Request) -> Response:
     """PACC: the document of the domain `ua-auto-config.<domain>` (or `?domain=`) names."""
-    served = loaded(request)
+    served = serving(request)
     named = query_value(request, "domain")
     if named is None:
         varies_with_host(request.scope)
@@ -163,7 +163,7 @@ def dav_redirect(kind: str) -> View:
     async def redirect(request: Request) -> Response:
         """RFC 6764 §5: the well-known URI of the provider the Host names leads to its DAV server."""
         varies_with_host(request.scope)
-        provider = provider_for_host(loaded(request).settings, request.headers.get("host", ""))
+        provider = provider_for_host(serving(request).settings, request.headers.get("host", ""))
         dav = provider.calendar if kind == "caldav" else provider.contacts
         if dav is None:
             raise RequestError(

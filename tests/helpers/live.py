@@ -171,13 +171,14 @@ def serving(
                         f"autoconfig serve did not answer in {STARTUP_TIMEOUT:.0f} s:\n{server.logs()}"
                     )
                 time.sleep(0.1)
-        if workers > 1:
-            # The probe proves one worker; wait for every one to have started its application.
-            wait_for(
-                lambda: True if server.error_log().count("Application startup complete") >= workers else None,
-                STARTUP_TIMEOUT,
-                f"{workers} workers starting",
-            )
+        # The probe proves one worker; wait for every one to have started its application, and for its
+        # lines to be in the log (written off the event loop): a test that reads the log from here on
+        # sees only what came after.
+        wait_for(
+            lambda: True if server.error_log().count("Application startup complete") >= workers else None,
+            STARTUP_TIMEOUT,
+            f"{workers} workers starting",
+        )
         yield server
     finally:
         stop(process)

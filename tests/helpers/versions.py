@@ -13,7 +13,7 @@ from autoconfig.web.app import serve_version
 
 def serve_again(app: Starlette) -> Version:
     """Read the settings file the app serves again and serve what it now holds (raises SettingsError)."""
-    settings = load_settings(app.state.loaded.settings.source)
+    settings = load_settings(app.state.served.settings.source)
     version = Version.build(settings, signer_for(settings))
     serve_version(app, version)
     return version

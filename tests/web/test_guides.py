@@ -1478,7 +1478,7 @@ def test_outlook_guide_says_where_the_mail_and_the_password_go(client: TestClien
 
 def test_a_guide_asked_again_is_the_kept_page(make_client: Callable[..., TestClient]) -> None:
     client = make_client(load_settings())  # an application of its own: its kept pages are this test's alone
-    kept = client.app.state.loaded.pages._kept  # type: ignore[attr-defined]
+    kept = client.app.state.served.pages._kept  # type: ignore[attr-defined]
     first = client.get("/guide/android", params={"email": JEAN, "lang": "en"})
     assert len(kept) == 1
     again = client.get("/guide/android", params={"email": JEAN, "lang": "en"})
@@ -1506,12 +1506,12 @@ def test_a_kept_guide_is_never_the_answer_to_other_facts(make_client: Callable[.
     ]
     for path, params, headers in asked:
         client.get(path, params=params, headers=headers)
-    assert len(client.app.state.loaded.pages._kept) == len(asked)  # type: ignore[attr-defined]
+    assert len(client.app.state.served.pages._kept) == len(asked)  # type: ignore[attr-defined]
     # Asked again, in another order, each is what an application that kept nothing renders for it.
     for path, params, headers in reversed(asked):
         fresh = make_client(load_settings()).get(path, params=params, headers=headers).content
         assert client.get(path, params=params, headers=headers).content == fresh, (path, params, headers)
-    assert len(client.app.state.loaded.pages._kept) == len(asked)  # type: ignore[attr-defined]
+    assert len(client.app.state.served.pages._kept) == len(asked)  # type: ignore[attr-defined]
 
 
 def test_kept_pages_are_bounded(settings: Settings) -> None:

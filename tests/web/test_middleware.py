@@ -253,7 +253,7 @@ def test_trusted_proxies_follow_a_reload(
     app = create_app(make_settings(behind([])))
     client = make_client(app, host=None, client=(PROXY, 50000))
     client.get("/healthz", headers={"X-Forwarded-For": REAL})
-    path = app.state.loaded.settings.source
+    path = app.state.served.settings.source
     write_settings(path.parent, behind(["10.0.0.1/32"]), path.name)
     serve_again(app)
     client.get("/healthz", headers={"X-Forwarded-For": REAL})

@@ -102,9 +102,9 @@ def test_the_busy_answer_says_when_to_come_back(
     make_settings: Callable[..., Settings], make_client: MakeClient
 ) -> None:
     app = create_app(make_settings())
-    assert app.state.loaded.profiles is None  # unsigned settings: a signer with no room in its queue
-    app.state.loaded = dataclasses.replace(
-        app.state.loaded, profiles=SignedProfiles(development_signer(), queue=0)
+    assert app.state.served.profiles is None  # unsigned settings: a signer with no room in its queue
+    app.state.served = dataclasses.replace(
+        app.state.served, profiles=SignedProfiles(development_signer(), queue=0)
     )
     client = make_client(app, host="autoconfig.example.org")
     # Said in the visitor's language, like every error of the profile's link.

@@ -16,8 +16,8 @@ from autoconfig.domains import host_from_header
 from autoconfig.errors import UnknownDomainError
 
 from .languages import choose_language
-from .loaded import loaded
 from .middleware import varies_with_host
+from .served import serving
 
 
 def query_value(request: Request, name: str) -> str | None:
@@ -55,7 +55,9 @@ async def read_body(request: Request, limit: int) -> bytes | None:
 def request_language(request: Request) -> str:
     """`?lang=`, then the browser's Accept-Language, then the settings' default."""
     return choose_language(
-        loaded(request).settings.service, query_value(request, "lang"), request.headers.get("accept-language")
+        serving(request).settings.service,
+        query_value(request, "lang"),
+        request.headers.get("accept-language"),
     )
 
 
@@ -71,7 +73,7 @@ def link_base(request: Request) -> str:
     else `public_url`. A Host header the service does not answer for never reaches a link; the answer
     varies with the Host header, and says so (`Vary: Host`)."""
     varies_with_host(request.scope)
-    settings = loaded(request).settings
+    settings = serving(request).settings
     public_url = settings.service.public_url
     header = request.headers.get("host", "").strip()
     trial = _trial_base(request, header)

@@ -1,5 +1,6 @@
-"""The settings being served, with everything derived from them once, at load time, for every request
-to share; and the one way a request turns an address into an account."""
+"""The version of the settings this worker serves (a Version, autoconfig/version.py, with what belongs to
+this process), the one way a request reaches it (`serving`: pinned for the whole request), and the one
+way a request turns an address into an account."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from .profiles import SignedProfiles
 
 
 @dataclass(frozen=True)
-class Loaded:
+class Served:
     """A version of the settings, as one worker serves it: the Version, and what belongs to this process
     (the pages, the signing gate and its cache, the directory connections, the account cache). A reload
     builds a new one and swaps it in."""
@@ -43,11 +44,11 @@ class Loaded:
     directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
     # Addresses resolved by the rule or the overrides (not the directory, which has its own cache), by
     # the text asked: parsing, the rule and the name are the same for every request of one person. It
-    # lives with the version: a reload builds a new Loaded, and so starts with an empty cache.
+    # lives with the version: a reload builds a new Served, and so starts with an empty cache.
     accounts: LRU[str, Account] = field(default_factory=lambda: LRU("accounts"), compare=False, repr=False)
 
     @classmethod
-    def wrap(cls, version: Version) -> Loaded:
+    def wrap(cls, version: Version) -> Served:
         settings, signer = version.settings, version.signer
         if signer is not None:
             SIGNING_EXPIRY.set(signer.not_after.timestamp())
@@ -113,18 +114,18 @@ class Loaded:
         return account if entry is None else with_directory(account, entry.login, entry.name)
 
 
-def loaded(request: Request) -> Loaded:
+def serving(request: Request) -> Served:
     """The settings this request is served with: read once, then kept for the whole request, so that
     a reload in the middle of it (while it waits for the directory) never mixes two versions."""
-    return pinned(request.scope)
+    return serving_scope(request.scope)
 
 
 _PINNED = "autoconfig.loaded"  # a key of the request's scope, which Starlette passes along as it is
 
 
-def pinned(scope: Scope) -> Loaded:
+def serving_scope(scope: Scope) -> Served:
     """The same, from the scope: the middleware's first look pins the version for the whole request."""
-    served: Loaded | None = scope.get(_PINNED)
+    served: Served | None = scope.get(_PINNED)
     if served is None:
-        served = scope[_PINNED] = scope["app"].state.loaded
+        served = scope[_PINNED] = scope["app"].state.served
     return served

@@ -1,5 +1,5 @@
-"""loaded.py: the settings compiled for serving, and the one way an address becomes an account: resolved
-once per address and kept, in a bounded cache that a reload starts again."""
+"""served.py: a version of the settings as one worker serves it, and the one way an address becomes an
+account: resolved once per address and kept, in a bounded cache that a reload starts again."""
 
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ from autoconfig import caches
 from autoconfig.errors import RequestError
 from autoconfig.settings import load_settings
 from autoconfig.version import Version
-from autoconfig.web.loaded import Loaded
+from autoconfig.web.served import Served
 from tests.helpers.settings import settings_data
 
 LOGIN = {"pattern": "^(?P<first>[a-z])[a-z-]*\\.(?P<last>[a-z-]+)$", "template": "{first}{last}"}
 
 
-def loaded_from(path: Path) -> Loaded:
+def loaded_from(path: Path) -> Served:
     """What a worker serves for this file (profiles unsigned: these tests are about accounts)."""
-    return Loaded.wrap(Version.build(load_settings(path), None))
+    return Served.wrap(Version.build(load_settings(path), None))
 
 
-def account_login(served: Loaded, address: str) -> str:
+def account_login(served: Served, address: str) -> str:
     return asyncio.run(served.account(address)).login
 
 

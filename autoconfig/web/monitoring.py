@@ -11,15 +11,15 @@ from starlette.responses import PlainTextResponse, Response
 from autoconfig import caches
 
 from .health import health_report
-from .loaded import loaded
 from .metrics import MEDIA_TYPE as METRICS_MEDIA_TYPE
 from .metrics import exposition
 from .middleware import in_networks
+from .served import serving
 
 
 async def healthz(request: Request) -> Response:
     """Liveness for the IT team and the container: ok (200), degraded (200), failing (503)."""
-    served = loaded(request)
+    served = serving(request)
     client = request.client.host if request.client else None
     details = in_networks(client, served.metrics_networks)
     body, healthy = health_report(
@@ -51,7 +51,7 @@ def _stack(request: Request) -> dict[str, str | None]:
 
 async def metrics(request: Request) -> Response:
     """Prometheus metrics, for the networks the settings allow; 404 for everyone else."""
-    served = loaded(request)
+    served = serving(request)
     client = request.client.host if request.client else None
     if not served.settings.service.metrics or not in_networks(client, served.metrics_networks):
         return PlainTextResponse("Not Found", status_code=404)
