@@ -56,13 +56,25 @@ def state_dir() -> Path:
     return Path(base) / "autoconfig"
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a file only its owner can read, atomically: several workers may start at once, each writes
-    its own temporary file and renames it into place."""
+def write_private(path: Path, data: bytes, *, replace: bool = True) -> bool:
+    """Write a file only its owner can read, whole: a reader never sees half of it. Several processes may
+    write at once: each writes a temporary file of its own and puts it in place. With replace=False a
+    file already there stays (the first one put in place wins). Whether this call's data went in place.
+    Raises OSError (a full or read-only folder)."""
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, data)
+        try:
+            os.fchmod(handle, 0o600)
+            os.write(handle, data)
+        finally:
+            os.close(handle)
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)  # fails when the file exists, where a rename would replace it
+        except FileExistsError:
+            return False
+        return True
     finally:
-        os.close(handle)
-    os.replace(temporary, path)
+        Path(temporary).unlink(missing_ok=True)

@@ -6,10 +6,8 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import re
 import secrets
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable
@@ -21,7 +19,7 @@ from starlette.types import Scope
 
 from autoconfig.caches import memoize
 from autoconfig.errors import Note
-from autoconfig.paths import state_dir
+from autoconfig.paths import state_dir, write_private
 
 ACCESS_LOGGER = "autoconfig.access"
 Mode = Literal["redact", "hash", "full"]
@@ -105,20 +103,8 @@ def stored_hash_key() -> tuple[bytes, Note | None]:
 
 def _publish_key(path: Path, key: bytes) -> None:
     """Put the key in place whole (mode 0600), unless another process put a usable one there first."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        try:
-            os.fchmod(handle, 0o600)
-            os.write(handle, key)
-        finally:
-            os.close(handle)
-        try:
-            os.link(temporary, path)  # fails when the file exists: never replaces a key in use
-        except FileExistsError:
-            if _read_hash_key(path) is None:  # a damaged key file is replaced
-                os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    if not write_private(path, key, replace=False) and _read_hash_key(path) is None:
+        write_private(path, key)  # a damaged key file is replaced
 
 
 def _decoded(text: str) -> str:

@@ -24,6 +24,8 @@ from typing import Any
 
 from starlette.types import Scope
 
+from autoconfig.paths import write_private
+
 from .middleware import CLIENT_CLOSED
 
 ANSWERED = "answered"
@@ -111,11 +113,9 @@ class Funnel:
         document = {
             str(hour): [[*key, n] for key, n in bucket.items()] for hour, bucket in self.hours.items()
         }
-        temporary = self._path.with_suffix(".tmp")
         # A full or read-only folder loses the shared view, never a request.
         with contextlib.suppress(OSError):
-            temporary.write_text(json.dumps(document), encoding="utf-8")
-            temporary.replace(self._path)
+            write_private(self._path, json.dumps(document).encode("utf-8"))
 
     def _all_hours(self) -> list[dict[int, Counter[Key]]]:
         if self.catch_up is not None:

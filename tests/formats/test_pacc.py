@@ -21,7 +21,6 @@ from autoconfig.formats.dns import dns_records
 from autoconfig.formats.pacc import pacc_document
 from autoconfig.formats.thunderbird import compile_clientconfig
 from autoconfig.settings import Settings, load_settings
-from tests.helpers.live import serving
 from tests.helpers.settings import incoming, outgoing, settings_data, write_settings
 
 MakeSettings = Callable[..., Settings]
@@ -214,26 +213,6 @@ def test_a_provider_pacc_cannot_describe_gets_404_with_the_reason(make_client: M
     assert response.status_code == 404
     assert response.headers["cache-control"] == "no-store"
     assert response.text.startswith("No PACC document is published for ac-paris.fr: PACC describes only")
-
-
-def test_dns_prints_the_digest_of_the_bytes_served_by_every_replica_and_restart(tmp_path: Path) -> None:
-    data = settings_data(provider=IMPLICIT_TLS)
-    path = write_settings(tmp_path, data)
-    bodies = []
-    for run in range(2):  # two replicas at once, and a restart of the service
-        with (
-            serving(tmp_path / f"a{run}", settings=path) as first,
-            serving(tmp_path / f"b{run}", settings=path) as second,
-        ):
-            for server in (first, second):
-                answer = server.get(PATH, headers={"Host": "ua-auto-config.example.org"})
-                assert answer.status_code == 200
-                bodies.append(answer.content)
-    assert len(set(bodies)) == 1
-    zone = CliRunner().invoke(main, ["dns", "--settings", str(path)]).output
-    digest = base64.b64encode(hashlib.sha256(bodies[0]).digest()).decode()
-    assert f'_ua-auto-config.example.org.             3600 IN TXT   "v=UAAC1; a=sha256; d={digest}"' in zone
-    assert "ua-auto-config.example.org.              3600 IN CNAME autoconfig.example.org." in zone
 
 
 def test_dns_gives_both_digests_and_the_steps_when_the_document_changes(tmp_path: Path) -> None:

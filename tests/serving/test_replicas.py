@@ -3,7 +3,9 @@ replica, and no failed request while one replica is killed with SIGKILL and anot
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import os
 import signal
 import threading
@@ -15,14 +17,17 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import pkcs7
 
+from autoconfig.cli import main
+from autoconfig.formats.pacc import WELL_KNOWN_PATH
 from tests.helpers.certs import make_chain
 from tests.helpers.live import Server, free_port, serving, wait_for
 from tests.helpers.nginx import running as nginx_running
 from tests.helpers.nginx import write_config
 from tests.helpers.outlook import outlook_request
-from tests.helpers.settings import settings_data, write_settings
+from tests.helpers.settings import incoming, outgoing, settings_data, write_settings
 
 JEAN = "jean.dupont@example.org"
 HOST = {"Host": "autoconfig.example.org"}
@@ -34,6 +39,7 @@ REQUESTS: list[tuple[str, str, bytes | None]] = [
     ("GET", f"/autodiscover/autodiscover.json?Email={JEAN}&Protocol=AutodiscoverV1", None),
     ("GET", f"/profile.mobileconfig?email={JEAN}", None),
     ("GET", f"/guide/android?email={JEAN}&lang=fr", None),
+    ("GET", f"{WELL_KNOWN_PATH}?domain=example.org", None),  # PACC: its TXT record is a digest of it
 ]
 
 
@@ -41,6 +47,7 @@ REQUESTS: list[tuple[str, str, bytes | None]] = [
 class Balancer:
     port: int
     replicas: list[Server]
+    settings: Path
 
     @property
     def base_url(self) -> str:
@@ -77,7 +84,9 @@ def balancer(tmp_path: Path) -> Iterator[Balancer]:
     files = make_chain("ec").write(tmp_path / "tls")
     (tmp_path / "log-hash.key").write_bytes(os.urandom(32))
     service = {"log_addresses": "hash", "log_format": "json", "log_hash_key_file": "log-hash.key"}
-    data = settings_data(service=service, signing=files.signing_data())
+    # Implicit TLS on the standard ports: a provider PACC can describe.
+    servers = {"incoming": incoming(port=993, security="tls"), "outgoing": outgoing(port=465, security="tls")}
+    data = settings_data(service=service, signing=files.signing_data(), provider=servers)
     settings = write_settings(tmp_path, data)
     with ExitStack() as stack:
         replicas = [
@@ -96,7 +105,7 @@ def balancer(tmp_path: Path) -> Iterator[Balancer]:
         port = free_port()
         config = nginx_config(folder, port, [r.port for r in replicas])
         with nginx_running(config, lambda: _answers(f"http://127.0.0.1:{port}/healthz")):
-            yield Balancer(port, replicas)
+            yield Balancer(port, replicas, settings)
 
 
 def _answers(url: str) -> bool | None:
@@ -128,6 +137,11 @@ def test_every_replica_answers_the_same_bytes(balancer: Balancer) -> None:
             assert signed_content(answers[0].content) == signed_content(answers[1].content)
         else:
             assert answers[0].content == answers[1].content, path
+    # The PACC document's bytes, the same in every replica, are those `autoconfig dns` publishes a digest of.
+    document = fetch(first.base_url, "GET", f"{WELL_KNOWN_PATH}?domain=example.org", None).content
+    zone = CliRunner().invoke(main, ["dns", "--settings", str(balancer.settings)]).output
+    digest = base64.b64encode(hashlib.sha256(document).digest()).decode()
+    assert f'_ua-auto-config.example.org.             3600 IN TXT   "v=UAAC1; a=sha256; d={digest}"' in zone
     # One key for every replica: an address is hashed alike in every replica's log.
     hashed = [
         wait_for(functools.partial(_hashed, replica), 5, "a hashed address") for replica in (first, second)
