@@ -24,7 +24,6 @@ from .formats.dns import dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
 from .formats.thunderbird import generic_answer_notes
 from .paths import SETTINGS_ENV
-from .serving.snapshot import Snapshot
 from .serving.startup import log_config, serving_line, serving_snapshot, serving_version
 from .settings import Settings, load_settings
 from .settings.reference import settings_reference
@@ -152,6 +151,7 @@ def serve(
     A supervisor process keeps WORKERS worker processes serving the settings it checked: it replaces a
     worker that dies, and reloads on SIGHUP (or when the files change, with service.watch_seconds).
     """
+    from .serving.snapshot import Snapshot  # noqa: PLC0415
     from .serving.supervisor import (  # noqa: PLC0415
         AddressInUseError,
         NoTemporaryFolderError,

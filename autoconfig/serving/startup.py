@@ -17,7 +17,6 @@ from autoconfig.settings import Settings, load_settings, settings_warnings
 from autoconfig.version import Version
 from autoconfig.web.accesslog import stored_hash_key
 
-from .protocol import DESCRIPTOR_MARGIN, connection_cap, descriptor_limit
 from .snapshot import Snapshot
 
 MIN_HASH_KEY_BYTES = 16
@@ -52,6 +51,9 @@ def settings_notes(settings: Settings) -> list[Note]:
 
 def descriptor_notes(settings: Settings) -> list[Note]:
     """Said when the file-descriptor limit caps connections below `service.max_connections`."""
+    # Here, not at the top: the protocols import uvicorn, which `check` and the other commands need not.
+    from .protocol import DESCRIPTOR_MARGIN, connection_cap, descriptor_limit  # noqa: PLC0415
+
     wanted = settings.service.max_connections
     cap = connection_cap(wanted)
     if cap >= wanted:
