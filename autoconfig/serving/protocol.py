@@ -210,6 +210,7 @@ class Guarded:
         self._counted = True
         self._head_timer: asyncio.TimerHandle | None = None
         super().connection_made(OneWrite(transport, self.loop))  # type: ignore[misc]
+        self._waiting_for = self.cycle  # no request yet: the next head is awaited
         if _open > MAX_CONNECTIONS:
             notices(f"more than {MAX_CONNECTIONS} connections open in one worker: closing new ones at once")
             transport.abort()
@@ -226,7 +227,7 @@ class Guarded:
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)  # type: ignore[misc]
-        if self.cycle is not getattr(self, "_waiting_for", self.cycle):
+        if self.cycle is not self._waiting_for:
             self._cancel_head_timer()  # a request's head arrived: the application's deadline takes over
 
     def on_response_complete(self) -> None:
@@ -287,7 +288,7 @@ class GuardedH11Protocol(Guarded, H11Protocol):
     def data_received(self, data: bytes) -> None:
         # h11 holds the head whole until it is complete; a head that arrives whole in one read is let
         # through up to that read's size (the httptools stack counts exactly).
-        waiting = self.cycle is getattr(self, "_waiting_for", self.cycle)
+        waiting = self.cycle is self._waiting_for
         super().data_received(data)
         if not waiting or self.cycle is not self._waiting_for:
             self._head_bytes = 0

@@ -171,15 +171,20 @@ def _overrides_table(path: Path, info: ValidationInfo) -> Overrides:
     return read
 
 
-def _compile_pattern(pattern: str) -> re.Pattern[str]:
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """A regular expression of the settings, or the problem that names why it does not compile."""
     try:
-        regex = re.compile(pattern)
+        return re.compile(pattern)
     except re.error as exc:
         raise problem(
             "bad_pattern",
             f"the regular expression does not compile: {exc}",
             "correct it; in TOML write it between single quotes so backslashes stay as they are",
         ) from None
+
+
+def _compile_pattern(pattern: str) -> re.Pattern[str]:
+    regex = compile_regex(pattern)
     if not regex.groupindex:
         raise problem(
             "bad_pattern",

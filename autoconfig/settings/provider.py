@@ -7,7 +7,7 @@ import re
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
-from .login import LoginRule, fold
+from .login import LoginRule, compile_regex, fold
 from .servers import DavServer, Directory, IncomingServer, OutgoingServer
 from .types import (
     Domain,
@@ -107,14 +107,14 @@ class AddressForm(Model):
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, pattern: str) -> str:
-        _compile(pattern)
+        compile_regex(pattern)
         return pattern
 
     @field_validator("also_valid")
     @classmethod
     def _others_compile(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
         for pattern in patterns:
-            _compile(pattern)
+            compile_regex(pattern)
         return patterns
 
     @model_validator(mode="after")
@@ -134,17 +134,6 @@ class AddressForm(Model):
         """Whether a local part has the form, or one of the other forms that are right."""
         folded = fold(local)
         return any(regex.fullmatch(folded) is not None for regex in self._regexes)
-
-
-def _compile(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise problem(
-            "bad_pattern",
-            f"the regular expression does not compile: {exc}",
-            "correct it; in TOML write it between single quotes so backslashes stay as they are",
-        ) from None
 
 
 class Provider(Model):
