@@ -36,7 +36,16 @@ _PLACEHOLDER = re.compile(r"%EMAIL(?:ADDRESS|LOCALPART|DOMAIN)%")
 _NAME_PART = re.compile(r"^[^\W\d_]+(?:['-][^\W\d_]+)*$")
 
 
-__all__ = ["Account", "lacks_form", "nearest_domain", "parse_address", "provider_for_host", "resolve_account"]
+__all__ = [
+    "Account",
+    "hosted_account",
+    "hosters_for_host",
+    "lacks_form",
+    "nearest_domain",
+    "parse_address",
+    "provider_for_host",
+    "resolve_account",
+]
 
 
 @dataclass(frozen=True)
@@ -54,6 +63,8 @@ class Account:
     alias: str | None = None
     # Where the login comes from: the overrides file, the directory, or the rule (with its fallback).
     source: Literal["override", "directory", "rule"] = "rule"
+    # The domain is not in the settings: the provider hosts its mail, as the domain's MX says.
+    hosted: bool = False
 
     def fill(self, form: str, *, in_url: bool = False) -> str:
         """A settings value with the clients' placeholders filled in for this person.
@@ -94,6 +105,20 @@ def resolve_account(settings: Settings, text: str) -> Account:
         return Account(address, local, domain, provider, login, name, alias, source="override")
     login = derive_login(provider.login, local, domain)
     return Account(address, local, domain, provider, login, guess_display_name(local), alias)
+
+
+def hosted_account(provider: Provider, local: str, domain: str) -> Account:
+    """The account of an address at a customer domain whose MX is the provider's: its login rule (usually
+    the full address); the overrides apply as for a listed domain."""
+    address = f"{local}@{domain}"
+    override = provider.login.table.get(address_key(local, domain))
+    if override is not None:
+        login, name = override
+        return Account(
+            address, local, domain, provider, login, name or guess_display_name(local), None, "override", True
+        )
+    login = derive_login(provider.login, local, domain)
+    return Account(address, local, domain, provider, login, guess_display_name(local), hosted=True)
 
 
 def lacks_form(account: Account) -> bool:
@@ -161,7 +186,29 @@ def domain_for_host(settings: Settings, host_header: str) -> tuple[Provider, str
         for candidate in candidates:
             if (provider := settings.provider_for(candidate)) is not None:
                 return provider, candidate
+        # autoconfig.<the name of a hosting provider's MX hosts>: where Thunderbird asks for a domain
+        # whose mail that provider hosts.
+        if label in _SERVICE_LABELS and (provider := settings.hoster_named(parent)) is not None:
+            return provider, provider.domains[0]
     raise UnknownDomainError()
+
+
+def hosters_for_host(settings: Settings, host_header: str, *, own_host: bool) -> tuple[Provider, ...]:
+    """The hosting providers a request on this `Host` may answer a customer domain for: the provider
+    that `autoconfig.<name>` or `autodiscover.<name>` names (one of its domains, or the name of its MX
+    hosts), or every hosting provider on the service's own host (`own_host`: public_url's, or loopback
+    for a trial). Never on `<customer domain>` or `autoconfig.<customer domain>`."""
+    hosting = settings.hosting_providers
+    if not hosting or own_host:
+        return hosting
+    host = host_from_header(host_header)
+    if host is None:
+        return ()
+    label, _, parent = host.partition(".")
+    if label not in _SERVICE_LABELS:
+        return ()
+    provider = settings.provider_for(parent) or settings.hoster_named(parent)
+    return (provider,) if provider is not None and provider.hosting is not None else ()
 
 
 def derive_login(rule: LoginRule, local: str, domain: str) -> str:

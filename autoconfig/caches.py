@@ -53,6 +53,7 @@ SIZES: dict[str, int] = {
     "disk_states": 1,  # web/health.py: the served files' metadata, compared again each second
     "route_table": 1,  # web/routes.py: the route table's compiled patterns, made once
     "route_matches": 1024,  # web/routes.py: a path of at most 256 characters and its Match, 0.5 MB
+    "mx_answers": 10_000,  # mx.py, per version: service.resolver.cache_entries, about 300 bytes each
 }
 # The staff directory's cache is per provider and sized by its settings (providers.directory.lookup
 # cache_size and cache_ttl): the IT team knows its directory, and `check` reports the values.
@@ -144,7 +145,7 @@ class LRU(Mapping[K, V], Generic[K, V]):
     def __getitem__(self, key: K) -> V:
         with self._lock:
             expires, value = self._entries[key]
-            if self.ttl is not None and expires <= time.monotonic():
+            if expires <= time.monotonic():
                 del self._entries[key]
                 raise KeyError(key)
             self._entries.move_to_end(key)
@@ -160,14 +161,16 @@ class LRU(Mapping[K, V], Generic[K, V]):
             kept = self._entries.get(key)
             if kept is None:
                 return default
-            if self.ttl is not None and kept[0] <= time.monotonic():
+            if kept[0] <= time.monotonic():
                 del self._entries[key]
                 return default
             self._entries.move_to_end(key)
             return kept[1]
 
-    def put(self, key: K, value: V) -> None:
-        expires = _NEVER if self.ttl is None else time.monotonic() + self.ttl
+    def put(self, key: K, value: V, ttl: float | None = None) -> None:
+        """Keep `value`; `ttl` (seconds) overrides the cache's own for this entry (a DNS answer's)."""
+        ttl = self.ttl if ttl is None else ttl
+        expires = _NEVER if ttl is None else time.monotonic() + ttl
         with self._lock:
             if self.maxsize <= 0:
                 return
@@ -181,7 +184,7 @@ class LRU(Mapping[K, V], Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         with self._lock:
             kept = self._entries.get(key)  # type: ignore[arg-type]
-        return kept is not None and (self.ttl is None or kept[0] > time.monotonic())
+        return kept is not None and kept[0] > time.monotonic()
 
     def __iter__(self) -> Iterator[K]:
         with self._lock:

@@ -95,6 +95,15 @@ class RequestError(AutoconfigError):
         super().__init__(message)
 
 
+class BusyError(RequestError):
+    """Too much under way (profiles waiting to be signed, MX lookups in flight): come back in a moment."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The service is busy; try again in a moment.", status=503, headers={"Retry-After": "1"}
+        )
+
+
 class UnknownDomainError(RequestError):
     """An address or host whose domain no provider in the settings serves."""
 

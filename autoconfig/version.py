@@ -83,6 +83,15 @@ class Version:
         return self.settings.digest
 
     @property
+    def listed_domains(self) -> frozenset[str] | None:
+        """With a provider that hosts mail for customer domains, the domains the settings list (the
+        logs hide any other, like a local part); None without one."""
+        settings = self.settings
+        if not settings.hosting_providers:
+            return None
+        return frozenset(d for p in settings.providers for d in (*p.domains, *p.aliases))
+
+    @property
     def host(self) -> str:
         """The service's own name (public_url's host)."""
         return service_host(self.settings)

@@ -105,12 +105,16 @@ class ClientConfigTemplate:
     provider: Provider
     personal: SlottedXml[Slot]
     generic: SlottedXml[Slot]
+    # A provider that hosts mail for customer domains: the personal document that lists the person's
+    # domain first (clients do not check the list, but the answer is that domain's configuration).
+    hosted: SlottedXml[Slot] | None = None
 
     def render(self, account: Account | None = None) -> bytes:
         """The document for one person, or with the clients' placeholders when there is no address."""
         if account is None:
             return self.generic.render(lambda slot: slot.form if slot.form is not None else self._login)
-        return self.personal.render(lambda slot: self._value(slot, account))
+        document = self.hosted if account.hosted and self.hosted is not None else self.personal
+        return document.render(lambda slot: self._value(slot, account))
 
     def render_as_set(self) -> bytes:
         """Every server the settings describe, with the clients' placeholders: the provider as its
@@ -136,11 +140,18 @@ def compile_clientconfig(provider: Provider) -> ClientConfigTemplate:
         provider,
         personal=_compile(provider, provider.incoming, provider.outgoing),
         generic=_compile(provider, generic_servers(provider.incoming), generic_servers(provider.outgoing)),
+        hosted=None
+        if provider.hosting is None
+        else _compile(provider, provider.incoming, provider.outgoing, customer_domain=True),
     )
 
 
 def _compile(
-    provider: Provider, incoming: tuple[Server, ...], outgoing: tuple[Server, ...]
+    provider: Provider,
+    incoming: tuple[Server, ...],
+    outgoing: tuple[Server, ...],
+    *,
+    customer_domain: bool = False,
 ) -> SlottedXml[Slot]:
     slots: SlotBuilder[Slot] = SlotBuilder()
 
@@ -152,6 +163,8 @@ def _compile(
 
     root = etree.Element("clientConfig", version="1.1")
     email = etree.SubElement(root, "emailProvider", id=provider.id)
+    if customer_domain:
+        etree.SubElement(email, "domain").text = slots(Slot(DOMAIN_PLACEHOLDER))
     for domain in (*provider.domains, *provider.aliases):
         etree.SubElement(email, "domain").text = domain
     etree.SubElement(email, "displayName").text = provider.name

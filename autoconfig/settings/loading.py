@@ -240,6 +240,7 @@ def _cross_checks(data: Mapping[str, Any]) -> Iterator[Problem]:
         return
     seen_ids: dict[str, int] = {}
     seen_domains: dict[str, int] = {}
+    seen_mx: dict[str, int] = {}
     for i, provider in enumerate(providers):
         if not isinstance(provider, Mapping):
             continue
@@ -271,3 +272,23 @@ def _cross_checks(data: Mapping[str, Any]) -> Iterator[Problem]:
                         "remove the repeated domain",
                     )
                 seen_domains.setdefault(domain, i)
+        yield from _mx_given_twice(provider, i, seen_mx)
+
+
+def _mx_given_twice(provider: Mapping[str, Any], i: int, seen: dict[str, int]) -> Iterator[Problem]:
+    # A customer domain's MX must lead to one provider: its login rule and servers are the answer.
+    hosting = provider.get("hosting")
+    listed = hosting.get("mx") if isinstance(hosting, Mapping) else None
+    for j, written in enumerate(listed if isinstance(listed, list) else []):
+        if not isinstance(written, str):
+            continue
+        pattern = written.strip().lower().rstrip(".")
+        if pattern in seen and seen[pattern] != i:
+            yield Problem(
+                f"providers[{i}].hosting.mx[{j}]",
+                show(written),
+                f"providers[{seen[pattern]}] hosts mail on this MX host already; an MX host belongs to "
+                "one provider",
+                "remove it from one of the two providers",
+            )
+        seen.setdefault(pattern, i)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from .hosting import Resolver, matches
 from .provider import Provider
 from .types import UI_LANGUAGES, Model, Network, PublicUrl, SettingsPath, UILanguage, problem
 
@@ -112,6 +113,14 @@ class ServiceSettings(Model):
             "Without it each service makes its own key in its state folder."
         ),
     )
+    resolver: Resolver = Field(
+        default_factory=Resolver,
+        description=(
+            "How MX records are looked up for providers that host mail for other domains: "
+            "`[service.resolver]`."
+        ),
+        json_schema_extra={"shown_default": "the system's resolver"},
+    )
     trusted_proxies: tuple[Network, ...] = Field(
         default=(),
         description=(
@@ -148,6 +157,21 @@ class SigningSettings(Model):
     )
 
 
+def hosting_names(provider: Provider) -> tuple[str, ...]:
+    """The names under which clients look for a hosting provider, besides its domains: each MX host less
+    its first label, and the names above it (one of them is the registrable domain Thunderbird also
+    tries, by the Public Suffix List), down to two labels."""
+    if provider.hosting is None:
+        return ()
+    names: list[str] = []
+    for parent in provider.hosting.mx_parents():
+        labels = parent.split(".")
+        for above in (".".join(labels[i:]) for i in range(len(labels) - 1)):
+            if above not in names:
+                names.append(above)
+    return tuple(names)
+
+
 class Settings(Model):
     service: ServiceSettings = Field(description="The service itself: `[service]`.")
     signing: SigningSettings | None = Field(
@@ -163,6 +187,7 @@ class Settings(Model):
     )
 
     _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
+    _by_hosting_name: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _digest: str = PrivateAttr(default="")
     _source: Path = PrivateAttr(default=Path("settings.toml"))
     _raw: bytes = PrivateAttr(default=b"")
@@ -170,9 +195,30 @@ class Settings(Model):
 
     def model_post_init(self, context: Any, /) -> None:
         self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
+        for provider in self.hosting_providers:
+            for name in hosting_names(provider):
+                if name not in self._by_domain:
+                    self._by_hosting_name.setdefault(name, provider)
 
     def provider_for(self, ascii_domain: str) -> Provider | None:
         return self._by_domain.get(ascii_domain)
+
+    @property
+    def hosting_providers(self) -> tuple[Provider, ...]:
+        """The providers that host mail for domains they do not list."""
+        return tuple(p for p in self.providers if p.hosting is not None)
+
+    def hoster_named(self, name: str) -> Provider | None:
+        """The hosting provider whose MX hosts' names `name` is derived from (`mail.hoster.example` for
+        `mx1.mail.hoster.example`), when no provider lists it as a domain."""
+        return self._by_hosting_name.get(name)
+
+    def hoster_of_mx(self, mx_host: str) -> Provider | None:
+        """The provider an MX host (A-label form, no final dot) is one of, if any."""
+        for provider in self.providers:
+            if provider.hosting is not None and any(matches(m, mx_host) for m in provider.hosting.mx):
+                return provider
+        return None
 
     def referenced_files(self) -> tuple[Path, ...]:
         """The files these settings name (log-hash key, signing files, overrides, passwords), at their

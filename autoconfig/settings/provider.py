@@ -7,6 +7,7 @@ import re
 
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
+from .hosting import Hosting
 from .login import LoginRule, compile_regex, fold
 from .servers import DavServer, Directory, IncomingServer, OutgoingServer
 from .types import (
@@ -223,6 +224,13 @@ class Provider(Model):
         description=(
             "OAuth 2.0, if the mail servers accept its tokens: `[providers.oauth]`. Advertised in PACC and "
             "in Thunderbird's document (see which clients use it in the clients guide)."
+        ),
+    )
+    hosting: Hosting | None = Field(
+        default=None,
+        description=(
+            "Mail hosted for customer domains not listed here, found through their MX: "
+            "`[providers.hosting]` (see hosting mail for other domains)."
         ),
     )
 

@@ -69,6 +69,19 @@ def use_hash_key(key: bytes | None) -> None:
     _shown.cache_clear()  # hashed targets were of the previous key
 
 
+# With a provider that hosts mail for customer domains, the domains the settings list: any other domain in
+# a target is a customer's (or anyone's), hidden like a local part. None: every domain is shown.
+_listed_domains: frozenset[str] | None = None
+
+
+def use_listed_domains(domains: frozenset[str] | None) -> None:
+    """The domains a log may show when addresses are hidden (None: all), from the version served."""
+    global _listed_domains  # noqa: PLW0603 - one version per process at a time, set with the key
+    if domains != _listed_domains:
+        _listed_domains = domains
+        _shown.cache_clear()
+
+
 @memoize("hash_key")  # forgotten with the targets whenever a version brings its key (use_hash_key)
 def _hash_key() -> bytes:
     """The key of the "hash" mode: given by the supervisor, else made once in the state folder, shared
@@ -126,10 +139,16 @@ def _may_spell_at(text: str) -> bool:
 
 
 def _hidden(local: str, domain: str, mode: Mode) -> str:
+    if _listed_domains is not None and domain.lower().rstrip(".") not in _listed_domains:
+        # A hosted customer's domain names the customer: hashed or starred like the local part.
+        domain = f"h:{_digest(domain.lower())}" if mode == "hash" else "***"
     if mode == "hash":
-        digest = hmac.new(_hash_key(), local.lower().encode(), hashlib.sha256).hexdigest()[:12]
-        return f"h:{digest}@{domain}"
+        return f"h:{_digest(local.lower())}@{domain}"
     return f"{local[:1]}***@{domain}"
+
+
+def _digest(text: str) -> str:
+    return hmac.new(_hash_key(), text.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def redact_addresses(text: str, mode: Mode) -> str:

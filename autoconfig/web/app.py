@@ -20,7 +20,7 @@ from autoconfig.paths import MULTIPROCESS_ENV
 from autoconfig.settings import Settings
 from autoconfig.version import Version
 
-from .accesslog import AccessLog, Format, Mode, use_hash_key
+from .accesslog import AccessLog, Format, Mode, use_hash_key, use_listed_domains
 from .funnel import Funnel
 from .metrics import RequestMetrics, publish
 from .middleware import SECURITY_HEADERS, Edge, Observer, ServiceMiddleware
@@ -103,6 +103,7 @@ def serve_version(app: Starlette, version: Version) -> None:
     version it started with, and no connection is closed. The log-hash key goes with it."""
     fresh = Served.wrap(version)
     use_hash_key(version.log_hash_key)
+    use_listed_domains(version.listed_domains)
     app.state.served = fresh
     app.state.stale = False
 

@@ -29,12 +29,13 @@ from autoconfig.paths import write_private
 from .middleware import CLIENT_CLOSED
 
 ANSWERED = "answered"
+HOSTED = "hosted"  # answered for a domain not in the settings, whose MX is a hosting provider's
 GENERIC = "generic"  # a Thunderbird document without an address: the login is a placeholder
 UNKNOWN_DOMAIN = "unknown_domain"
 REFUSED = "refused"  # a malformed request, an address refused, a protocol Outlook cannot use here
 ERROR = "error"
 DISCONNECTED = "disconnected"  # the client left before its request was read (status 499)
-OUTCOMES = (ANSWERED, GENERIC, UNKNOWN_DOMAIN, REFUSED, ERROR, DISCONNECTED)
+OUTCOMES = (ANSWERED, GENERIC, UNKNOWN_DOMAIN, REFUSED, ERROR, DISCONNECTED, HOSTED)
 
 HOURS = 24
 FLUSH_SECONDS = 2.0

@@ -127,7 +127,7 @@ async def guide(request: Request) -> Response:
         message = bare_input_message(pages, provider, language, typed)
         return _landing_page(request, language, typed=typed, error=message, status=400)
     try:
-        account = await served.account(typed)
+        account = await served.account(typed, request)
     except UnknownDomainError:
         domains = ", ".join(d for p in served.settings.providers for d in p.domains)
         message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)

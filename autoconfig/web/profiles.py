@@ -8,19 +8,12 @@ import time
 from collections.abc import Callable
 
 from autoconfig.caches import LRU
-from autoconfig.errors import RequestError
+from autoconfig.errors import BusyError
 from autoconfig.formats.signing import Signer
 
 from .metrics import PROFILES_SIGNED, SIGNING_TIME
 
 SIGNING_QUEUE = 64  # profile requests allowed to wait for the signer before the next ones get 503
-
-
-class BusyError(RequestError):
-    def __init__(self) -> None:
-        super().__init__(
-            "The service is busy; try again in a moment.", status=503, headers={"Retry-After": "1"}
-        )
 
 
 class SignedProfiles:

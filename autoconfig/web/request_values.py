@@ -3,7 +3,6 @@ the address that links leaving the browser (QR codes) should use."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
@@ -17,7 +16,7 @@ from autoconfig.errors import UnknownDomainError
 
 from .languages import choose_language
 from .middleware import varies_with_host
-from .served import serving
+from .served import serving, trial_base
 
 
 def query_value(request: Request, name: str) -> str | None:
@@ -61,12 +60,6 @@ def request_language(request: Request) -> str:
     )
 
 
-# A trial on one machine: http://127.0.0.1:8080, http://localhost:8080, http://[::1]:8080, on the port
-# the service listens on. Any other loopback spelling or port (`127.1.2.3:99`) is no trial's: public_url.
-_TRIAL_HOST = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?$", re.IGNORECASE)
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def link_base(request: Request) -> str:
     """Where a QR code sends a phone: the host this page was served from when the service answers
     there (its public name, `autoconfig.<domain>` or `<domain>` of a provider, or loopback for a trial),
@@ -76,7 +69,7 @@ def link_base(request: Request) -> str:
     settings = serving(request).settings
     public_url = settings.service.public_url
     header = request.headers.get("host", "").strip()
-    trial = _trial_base(request, header)
+    trial = trial_base(request, header)
     if trial is not None:
         return trial
     host = host_from_header(header)
@@ -87,15 +80,3 @@ def link_base(request: Request) -> str:
     except UnknownDomainError:
         return public_url
     return f"https://{host}"
-
-
-def _trial_base(request: Request, header: str) -> str | None:
-    """The loopback address of a trial, when the Host names it with the port the request came in on
-    (a Host is only what a client wrote; the port the socket listens on is the service's own)."""
-    match = _TRIAL_HOST.match(header)
-    server = request.scope.get("server")
-    if match is None or not server:
-        return None
-    scheme = request.url.scheme
-    port = int(match[2]) if match[2] else _DEFAULT_PORTS.get(scheme)
-    return f"{scheme}://{header.lower()}" if port == server[1] else None

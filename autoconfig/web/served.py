@@ -6,20 +6,32 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import Scope
 
-from autoconfig.accounts import Account, resolve_account, with_directory
+from autoconfig.accounts import (
+    Account,
+    hosted_account,
+    hosters_for_host,
+    parse_address,
+    resolve_account,
+    with_directory,
+)
 from autoconfig.caches import LRU
 from autoconfig.directory import StaffDirectory, read_password
+from autoconfig.domains import host_from_header
+from autoconfig.errors import UnknownDomainError
 from autoconfig.formats.outlook import Fill
 from autoconfig.formats.pacc import PaccDocument
 from autoconfig.formats.signing import Signer
 from autoconfig.formats.thunderbird import ClientConfigTemplate
 from autoconfig.formats.xmlslots import SlottedXml
+from autoconfig.mx import MxLookups
 from autoconfig.paths import templates_dir
 from autoconfig.settings import Settings
 from autoconfig.version import Version
@@ -42,6 +54,7 @@ class Served:
     metrics_networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]  # /metrics, /healthz details
     profiles: SignedProfiles | None  # None: profiles are served unsigned
     directories: dict[str, StaffDirectory]  # by provider id, for providers with a directory lookup
+    mx: MxLookups | None  # None: no provider hosts mail for domains it does not list
     # Addresses resolved by the rule or the overrides (not the directory, which has its own cache), by
     # the text asked: parsing, the rule and the name are the same for every request of one person. It
     # lives with the version: a reload builds a new Served, and so starts with an empty cache.
@@ -65,6 +78,7 @@ class Served:
                 for p in settings.providers
                 if p.directory is not None and p.directory.lookup is not None
             },
+            mx=MxLookups(settings.service.resolver) if settings.hosting_providers else None,
         )
 
     # The Version's parts that most requests read, by their names.
@@ -104,14 +118,65 @@ class Served:
             self.accounts.put(address, account)  # a flood of new addresses costs evictions, never memory
         return account
 
-    async def account(self, address: str) -> Account:
-        """The account for an address: the overrides file, else the staff directory, else the rule."""
-        account = self.resolve(address)
+    async def resolve_hosted(self, address: str, request: Request | None) -> Account:
+        """The same, or, for a domain the settings do not list, the account of a provider that hosts its
+        mail (its MX says so), when the request came to that provider's host (raises RequestError)."""
+        try:
+            return self.resolve(address)
+        except UnknownDomainError:
+            if self.mx is None or request is None:
+                raise
+        host = request.headers.get("host", "")
+        hosters = hosters_for_host(self.settings, host, own_host=_own_host(request))
+        local, domain = parse_address(address)
+        if not any(p.hosting is not None and p.hosting.admits(domain) for p in hosters):
+            raise UnknownDomainError()
+        answer = await self.mx.best(domain)
+        owners = {id(p): p for p in map(self.settings.hoster_of_mx, answer.hosts)}
+        # No MX, a failed lookup, or best MX hosts not all one provider's, or not one this host names.
+        provider = next(iter(owners.values())) if len(owners) == 1 else None
+        if provider is None or provider.hosting is None or not any(provider is p for p in hosters):
+            raise UnknownDomainError()
+        hosting = provider.hosting
+        if not hosting.admits(domain) or (hosting.require_dnssec and not answer.secure):
+            raise UnknownDomainError()
+        return hosted_account(provider, local, domain)
+
+    async def account(self, address: str, request: Request | None = None) -> Account:
+        """The account for an address: the overrides file, else the staff directory, else the rule; for
+        a customer domain of a hosting provider (with the request, to know the host it came to), the same
+        by that provider's rules."""
+        account = await self.resolve_hosted(address, request)
         directory = self.directories.get(account.provider.id)
-        if directory is None or account.source == "override":
+        if directory is None or account.source == "override" or account.hosted:
             return account
         entry = await directory.find(account.local_part, account.domain)
         return account if entry is None else with_directory(account, entry.login, entry.name)
+
+
+# A trial on one machine: http://127.0.0.1:8080, http://localhost:8080, http://[::1]:8080, on the port
+# the service listens on. Any other loopback spelling or port (`127.1.2.3:99`) is no trial's: public_url.
+_TRIAL_HOST = re.compile(r"^(localhost|127\.0\.0\.1|\[::1\])(?::([0-9]{1,5}))?$", re.IGNORECASE)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def trial_base(request: Request, header: str) -> str | None:
+    """The loopback address of a trial, when the Host names it with the port the request came in on
+    (a Host is only what a client wrote; the port the socket listens on is the service's own)."""
+    match = _TRIAL_HOST.match(header)
+    server = request.scope.get("server")
+    if match is None or not server:
+        return None
+    scheme = request.url.scheme
+    port = int(match[2]) if match[2] else _DEFAULT_PORTS.get(scheme)
+    return f"{scheme}://{header.lower()}" if port == server[1] else None
+
+
+def _own_host(request: Request) -> bool:
+    """Whether the request came to the service's own name (public_url's host), or to loopback for a trial."""
+    header = request.headers.get("host", "").strip()
+    own = urlsplit(serving(request).settings.service.public_url).hostname
+    return host_from_header(header) == own or trial_base(request, header) is not None
 
 
 def serving(request: Request) -> Served:

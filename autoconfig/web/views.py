@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from autoconfig.accounts import Account, domain_for_host, provider_for_host
-from autoconfig.errors import RequestError, UnknownDomainError
+from autoconfig.errors import BusyError, RequestError, UnknownDomainError
 from autoconfig.formats import outlook
 from autoconfig.formats import pacc as pacc_format
 from autoconfig.formats.apple import MEDIA_TYPE as PROFILE_MEDIA_TYPE
@@ -19,10 +19,9 @@ from autoconfig.formats.apple import build_mobileconfig
 from autoconfig.formats.thunderbird import MEDIA_TYPE as XML_MEDIA_TYPE
 from autoconfig.version import discovery_url
 
-from .funnel import GENERIC, REFUSED, say
+from .funnel import GENERIC, HOSTED, REFUSED, say
 from .middleware import varies_with_host
 from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, UNKNOWN_DOMAIN
-from .profiles import BusyError
 from .request_values import query_value, read_body, request_language
 from .served import Served, serving
 
@@ -39,9 +38,15 @@ async def clientconfig(request: Request) -> Response:
         provider = provider_for_host(served.settings, request.headers.get("host", ""))
         say(request.scope, GENERIC)
     else:
-        account = await served.account(address)
+        account = await served.account(address, request)
         provider = account.provider
+        _say_hosted(request, account)
     return Response(served.clientconfig[provider.id].render(account), media_type=XML_MEDIA_TYPE)
+
+
+def _say_hosted(request: Request, account: Account) -> None:
+    if account.hosted:
+        say(request.scope, HOSTED)
 
 
 def _pox_answer(body: bytes, status: int = 200) -> Response:
@@ -59,15 +64,18 @@ async def autodiscover_xml(request: Request) -> Response:
     served = serving(request)
     try:
         pox = outlook.read_request(body)
-        account = await served.account(pox.address)
+        account = await served.account(pox.address, request)
     except outlook.PoxError as exc:
         say(request.scope, REFUSED)
         return _pox_answer(outlook.build_error(exc.code, exc.schema))
     except UnknownDomainError:
         return _pox_answer(outlook.build_error(outlook.ADDRESS_NOT_FOUND), status=404)
+    except BusyError:
+        raise
     except RequestError:
         say(request.scope, REFUSED)
         return _pox_answer(outlook.build_error(outlook.INVALID_REQUEST))
+    _say_hosted(request, account)
     if account.alias is not None:
         return _pox_answer(outlook.build_redirect(account.address))
     return _pox_answer(served.pox[account.provider.id].render(lambda fill: fill(account)))
@@ -86,11 +94,14 @@ async def autodiscover_json(request: Request) -> Response:
     address = request.path_params.get("address") or query_value(request, "email")
     served = serving(request)
     try:
-        served.resolve(address or "")
+        account = await served.resolve_hosted(address or "", request)
     except UnknownDomainError as exc:
         return _json(outlook.build_json_error("UnknownDomain", exc.message), status=404)
+    except BusyError:
+        raise
     except RequestError as exc:
         return _json(outlook.build_json_error("InvalidEmailAddress", exc.message), status=400)
+    _say_hosted(request, account)
     return _json(served.version.autodiscover_json)
 
 
@@ -104,7 +115,8 @@ async def mobileconfig(request: Request) -> Response:
         message = served.pages.gettext(language, PROFILE_NO_ADDRESS)
         raise RequestError(message, headers=_language_headers(language))
     try:
-        account = await served.account(address)
+        account = await served.account(address, request)
+        _say_hosted(request, account)
         template = served.version.apple_template(account.provider, language, account.display_name is not None)
         if served.profiles is None:
             profile = build_mobileconfig(account, language, template)

@@ -180,8 +180,8 @@ def test_healthcheck_prints_the_funnel_of_a_live_service(tmp_path: Path) -> None
         lines = wait_for(printed, 10, "the funnel in healthcheck's output").splitlines()
     assert "clients over the last 24 hours" in lines
     rows = {line.split()[0]: line.split() for line in lines if line.startswith("  ") and "family" not in line}
-    # family, requests, answered, generic, unknown_domain, refused, error, disconnected, then the
-    # endpoints
-    assert rows["thunderbird"][:8] == ["thunderbird", "3", "3", "0", "0", "0", "0", "0"]
-    assert rows["thunderbird_android"][:8] == ["thunderbird_android", "1", "0", "1", "0", "0", "0", "0"]
-    assert rows["browser"][8:] == ["guide_android", "1"]
+    # family, requests, answered, generic, unknown_domain, refused, error, disconnected, hosted, then
+    # the endpoints
+    assert rows["thunderbird"][:9] == ["thunderbird", "3", "3", "0", "0", "0", "0", "0", "0"]
+    assert rows["thunderbird_android"][:9] == ["thunderbird_android", "1", "0", "1", "0", "0", "0", "0", "0"]
+    assert rows["browser"][9:] == ["guide_android", "1"]

@@ -10,11 +10,12 @@ from collections.abc import Callable
 import pytest
 from starlette.testclient import TestClient
 
+from autoconfig.errors import BusyError
 from autoconfig.formats.signing import Signer, development_signer
 from autoconfig.settings import Settings
 from autoconfig.web.app import create_app
 from autoconfig.web.metrics import PROFILES_SIGNED
-from autoconfig.web.profiles import BusyError, SignedProfiles
+from autoconfig.web.profiles import SignedProfiles
 
 JEAN = "jean.dupont@ac-paris.fr"
 MakeClient = Callable[..., TestClient]
