@@ -37,6 +37,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 # the inputs the request path lets in.
 SIZES: dict[str, int] = {
     "accounts": 10_000,  # web/served.py, per version: an account is about 500 bytes, 5 MB
+    "answers": 2048,  # web/served.py, per version: a POX or Thunderbird document, about 1.5 KB, 3 MB
     "signed_profiles": 512,  # web/profiles.py, per version: a signed profile is about 6 KB, 3 MB
     "display_names": 4096,  # accounts.py: a stem and a name, about 200 bytes, 0.8 MB
     "ascii_domains": 1024,  # domains.py: two names of at most 253 characters, 0.6 MB

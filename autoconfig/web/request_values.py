@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from urllib.parse import parse_qsl, urlsplit
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from autoconfig.accounts import provider_for_host
 from autoconfig.caches import memoize
@@ -44,11 +44,17 @@ async def read_body(request: Request, limit: int) -> bytes | None:
     if declared is not None and not (declared.isascii() and declared.isdigit() and int(declared) <= limit):
         return None
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
+    # The messages as the server hands them (Starlette's stream() costs a generator and a request state
+    # for what is, for a mail client, one message); a client gone midway ends the request as there.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        body += message.get("body", b"")
         if len(body) > limit:
             return None
-    return bytes(body)
+        if not message.get("more_body", False):
+            return bytes(body)
 
 
 def request_language(request: Request) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -59,6 +59,11 @@ class Served:
     # the text asked: parsing, the rule and the name are the same for every request of one person. It
     # lives with the version: a reload builds a new Served, and so starts with an empty cache.
     accounts: LRU[str, Account] = field(default_factory=lambda: LRU("accounts"), compare=False, repr=False)
+    # Answers rendered for one person (the POX document, Thunderbird's), by format and every fact of the
+    # account the document is made of: a client asks the same several times, and a reload forgets them.
+    answers: LRU[tuple[str, str, str, str, str | None, bool], bytes] = field(
+        default_factory=lambda: LRU("answers"), compare=False, repr=False
+    )
 
     @classmethod
     def wrap(cls, version: Version) -> Served:
@@ -141,6 +146,22 @@ class Served:
         if not hosting.admits(domain) or (hosting.require_dnssec and not answer.secure):
             raise UnknownDomainError()
         return hosted_account(provider, local, domain)
+
+    def rendered(self, kind: str, account: Account, render: Callable[[], bytes]) -> bytes:
+        """A person's document of one format: kept, or rendered and kept."""
+        key = (
+            kind,
+            account.provider.id,
+            account.address,
+            account.login,
+            account.display_name,
+            account.hosted,
+        )
+        answer = self.answers.get(key)
+        if answer is None:
+            answer = render()
+            self.answers.put(key, answer)
+        return answer
 
     async def account(self, address: str, request: Request | None = None) -> Account:
         """The account for an address: the overrides file, else the staff directory, else the rule; for

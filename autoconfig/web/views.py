@@ -41,7 +41,12 @@ async def clientconfig(request: Request) -> Response:
         account = await served.account(address, request)
         provider = account.provider
         _say_hosted(request, account)
-    return Response(served.clientconfig[provider.id].render(account), media_type=XML_MEDIA_TYPE)
+    template = served.clientconfig[provider.id]
+    if account is None:
+        return Response(template.render(), media_type=XML_MEDIA_TYPE)
+    return Response(
+        served.rendered("tb", account, lambda: template.render(account)), media_type=XML_MEDIA_TYPE
+    )
 
 
 def _say_hosted(request: Request, account: Account) -> None:
@@ -78,7 +83,8 @@ async def autodiscover_xml(request: Request) -> Response:
     _say_hosted(request, account)
     if account.alias is not None:
         return _pox_answer(outlook.build_redirect(account.address))
-    return _pox_answer(served.pox[account.provider.id].render(lambda fill: fill(account)))
+    template = served.pox[account.provider.id]
+    return _pox_answer(served.rendered("pox", account, lambda: template.render(lambda fill: fill(account))))
 
 
 def _json(body: bytes, status: int = 200) -> Response:
