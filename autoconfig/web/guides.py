@@ -11,15 +11,15 @@ from starlette.responses import HTMLResponse, Response
 
 from autoconfig.accounts import nearest_domain, parse_address, provider_for_host
 from autoconfig.domains import to_unicode_domain
-from autoconfig.errors import RequestError, UnknownDomainError
+from autoconfig.errors import BusyError, RequestError, UnknownDomainError
 from autoconfig.settings import Provider
 
 from .pages import (
+    BUSY,
     DEVICES,
     INVALID_ADDRESS,
     NO_ADDRESS,
     NO_SUCH_GUIDE,
-    UNKNOWN_DOMAIN,
     ProfileSigning,
     account_facts,
     address_hints,
@@ -29,6 +29,7 @@ from .pages import (
     landing_context,
     login_hint_parts,
     patterns_json,
+    unknown_domain_message,
 )
 from .request_values import link_base, query_value, request_language
 from .served import serving
@@ -129,10 +130,13 @@ async def guide(request: Request) -> Response:
     try:
         account = await served.account(typed, request)
     except UnknownDomainError:
-        domains = ", ".join(d for p in served.settings.providers for d in p.domains)
-        message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
+        message = unknown_domain_message(pages, served.settings, language)
         suggestion = _suggestion(request, typed, language)
         return _landing_page(request, language, typed=typed, error=message, status=404, suggestion=suggestion)
+    except BusyError as exc:  # too many MX lookups of a hoster's customer domains under way
+        busy = _landing_page(request, language, typed=typed, error=pages.gettext(language, BUSY), status=503)
+        busy.headers.update(exc.headers)
+        return busy
     except RequestError:
         message = pages.gettext(language, INVALID_ADDRESS)
         return _landing_page(request, language, typed=typed, error=message, status=400)

@@ -35,6 +35,10 @@ def N_(message: str) -> str:
 NO_SUCH_GUIDE = N_("There is no such guide.")
 NO_ADDRESS = N_("Type your mail address.")
 UNKNOWN_DOMAIN = N_("This service sets up addresses at %(domains)s only.")
+UNKNOWN_DOMAIN_HOSTED = N_(
+    "This service sets up addresses at %(domains)s, and at the domains whose mail %(hosters)s hosts; "
+    "this domain is not one of them."
+)
 NO_DOMAIN = N_("Type your whole mail address, with @%(domain)s at the end: for example %(example)s.")
 # The typed text is quoted as the login it looks like, never made into an address (jdupont@… is not one).
 LOGIN_NOT_ADDRESS = N_(
@@ -44,8 +48,20 @@ LOGIN_NOT_ADDRESS = N_(
 INVALID_ADDRESS = N_("This is not a valid mail address: check it and try again.")
 PROFILE_NO_ADDRESS = N_("Add ?email= with your mail address.")
 BUSY = N_("The service is busy; try again in a moment.")
+
+
 # What people type instead of an address: a login or a first name, letters (hyphens and apostrophes
 # inside) and perhaps a number after, no dot.
+def unknown_domain_message(pages: Pages, settings: Settings, language: str) -> str:
+    """What a person who typed an address at a domain the service does not set up is told: the domains
+    it does, and, with a provider that hosts mail for others, that those domains are served too."""
+    domains = ", ".join(to_unicode_domain(d) for p in settings.providers for d in p.domains)
+    hosters = ", ".join(p.name for p in settings.hosting_providers)
+    if hosters:
+        return pages.gettext(language, UNKNOWN_DOMAIN_HOSTED, domains=domains, hosters=hosters)
+    return pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
+
+
 _LOGIN_LIKE = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*[0-9]*")
 # A character no message holds: where the typed login goes in the script's copy of the hint.
 _SLOT = "\x1f"

@@ -21,7 +21,7 @@ from autoconfig.version import discovery_url
 
 from .funnel import GENERIC, HOSTED, REFUSED, say
 from .middleware import varies_with_host
-from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, UNKNOWN_DOMAIN
+from .pages import BUSY, INVALID_ADDRESS, PROFILE_NO_ADDRESS, unknown_domain_message
 from .request_values import query_value, read_body, request_language
 from .served import Served, serving
 
@@ -146,8 +146,7 @@ def _in_language(served: Served, language: str, exc: RequestError) -> RequestErr
     """A profile error said in the visitor's language, with the same status and headers."""
     pages = served.pages
     if isinstance(exc, UnknownDomainError):
-        domains = ", ".join(d for p in served.settings.providers for d in p.domains)
-        message = pages.gettext(language, UNKNOWN_DOMAIN, domains=domains)
+        message = unknown_domain_message(pages, served.settings, language)
     elif isinstance(exc, BusyError):
         message = pages.gettext(language, BUSY)
     elif exc.status == 400 and language != "en":
