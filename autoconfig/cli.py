@@ -20,7 +20,7 @@ import click
 
 from . import __version__
 from .errors import SettingsError, counted
-from .formats.dns import dns_records, render_json, render_zone
+from .formats.dns import customer_zone, dns_records, render_json, render_zone
 from .formats.importer import ImportFormatError, import_clientconfig
 from .formats.thunderbird import generic_answer_notes
 from .paths import SETTINGS_ENV
@@ -353,11 +353,22 @@ def import_command(xml_file: Path) -> None:
     help="The settings being served, when --settings names new ones: a PACC digest that changes is "
     "given twice, with the steps of the change.",
 )
-def dns(settings_path: Path | None, output_format: str, previous_path: Path | None) -> None:
-    """Print the DNS records every domain should publish."""
+@click.option(
+    "--customer",
+    default=None,
+    metavar="DOMAIN",
+    help="For a provider that hosts mail for other domains: only what this customer domain publishes.",
+)
+def dns(
+    settings_path: Path | None, output_format: str, previous_path: Path | None, customer: str | None
+) -> None:
+    """Print the DNS records every domain should publish (with --customer, one customer domain's)."""
     settings = _settings(settings_path)
     previous = _settings(previous_path, "--previous") if previous_path is not None else None
-    records = dns_records(settings, previous)
+    try:
+        records = dns_records(settings, previous) if customer is None else customer_zone(settings, customer)
+    except ValueError as exc:
+        raise CommandError(f"autoconfig dns: --customer {customer}: {exc}") from None
     click.echo(render_zone(records) if output_format == "zone" else render_json(records), nl=False)
 
 

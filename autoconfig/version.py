@@ -112,6 +112,8 @@ class Version:
         for record in self.records:
             prefix = record.name.removesuffix(suffix)
             # `<label>.<domain>.` or `_service._tcp.<domain>.`: not a record of a sub-domain also served.
+            if record.part:
+                continue  # a hoster's MX-path records and what its customers add: not the domain's own
             if record.name.endswith(suffix) and (
                 "." not in prefix or (prefix.endswith("._tcp") and prefix.count(".") == 1)
             ):

@@ -234,6 +234,48 @@ def test_dns_of_the_bundled_default_makes_no_certificate(tmp_path: Path) -> None
     assert not state.exists()  # the development certificate is for `serve` and `check`
 
 
+def test_dns_for_one_customer_domain_of_a_hoster() -> None:
+    path = str(profiles_dir() / "hoster.toml")
+    zone = run_cli("dns", "--settings", path, "--customer", "Customer.example")
+    assert zone.returncode == 0, zone.stderr
+    records, comments = parse_zone(zone.stdout)
+    assert [(r.name, r.type, r.data) for r in records] == [
+        ("_autodiscover._tcp.customer.example.", "SRV", "0 0 443 autoconfig.hoster.example.")
+    ]
+    assert comments[0].startswith("customer.example. its MX must name mx1.mail.hoster.example")
+    as_json = json.loads(
+        run_cli("dns", "--settings", path, "--customer", "customer.example", "--format", "json").stdout
+    )
+    assert {item["part"] for item in as_json} == {"customer"}
+    refused = run_cli("dns", "--customer", "customer.example")  # the bundled default hosts no one
+    assert refused.returncode == 1
+    assert "no provider of" in refused.stderr
+    assert "add [providers.hosting]" in refused.stderr
+    listed = run_cli("dns", "--settings", path, "--customer", "hoster.example")
+    assert listed.returncode == 1
+    assert "a domain of the settings, not a customer's" in listed.stderr
+
+
+def test_check_of_a_hoster_names_its_records_and_certificate_names(tmp_path: Path) -> None:
+    result = run_cli("check", "--settings", str(profiles_dir() / "hoster.toml"))
+    assert result.returncode == 0, result.stderr
+    assert "warning: Hoster Mail answers customer domains through their MX" in result.stderr
+    assert "-d autoconfig.mail.hoster.example" in result.stderr.replace("\n  ", " ")
+    # Without a resolver named and without one in resolv.conf, every MX lookup fails: said.
+    from autoconfig.settings.report import hosting_notes  # noqa: PLC0415
+
+    empty = tmp_path / "resolv.conf"
+    empty.write_text("# nothing\n", encoding="utf-8")
+    settings = load_settings(profiles_dir() / "hoster.toml")
+    for missing in (empty, tmp_path / "absent"):
+        headlines = [note.headline for note in hosting_notes(settings, missing)]
+        assert any(h.startswith("no resolver: service.resolver.servers is empty") for h in headlines)
+    named = tmp_path / "named.conf"
+    named.write_text("nameserver 192.0.2.53\n", encoding="utf-8")
+    assert len(hosting_notes(settings, named)) == 1
+    assert hosting_notes(load_settings(profiles_dir() / "ac-paris.toml"), empty) == []
+
+
 # --- render -------------------------------------------------------------------------------------------
 
 EXPORTS = ("mail/config-v1.1.xml", ".well-known/autoconfig/mail/config-v1.1.xml")

@@ -11,6 +11,7 @@ import dns.name
 import dns.rdata
 import dns.resolver
 from dns.rdtypes.ANY.CNAME import CNAME
+from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.TXT import TXT
 from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
@@ -148,6 +149,15 @@ class Lookup:
             if isinstance(r, SRV)
         ]
         return sorted(found)
+
+    def mx(self, name: str) -> list[tuple[int, str]]:
+        """The MX records at a name as (preference, host), lowest preference first, hosts in lower case
+        without the final dot ("" for a null MX). Raises LookupFailure."""
+        return sorted(
+            (r.preference, r.exchange.to_text(omit_final_dot=True).lower().rstrip("."))
+            for r in self._records(name, "MX")
+            if isinstance(r, MX)
+        )
 
     def texts(self, name: str) -> list[str]:
         """The TXT records at a name, each one string (its parts joined, as RFC 7208 reads them). Raises

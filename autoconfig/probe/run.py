@@ -6,13 +6,13 @@ import datetime as dt
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from autoconfig.accounts import Account, parse_address, resolve_account
+from autoconfig.accounts import Account, hosted_account, parse_address, resolve_account
 from autoconfig.errors import RequestError, UnknownDomainError
 from autoconfig.formats.pacc import HOST_LABEL
 from autoconfig.settings import Settings
 from autoconfig.version import Version, discovery_url
 
-from . import apple, dav, families, mainsite, outlook, pacc, records, thunderbird, tls
+from . import apple, dav, families, hosted, mainsite, outlook, pacc, records, thunderbird, tls
 from .network import Network
 from .report import ProbeError, Result
 
@@ -27,12 +27,15 @@ class Target:
 def target_for(settings: Settings, address: str) -> Target:
     """The address checked against the settings. Raises ProbeError."""
     try:
-        _, domain = parse_address(address)
+        local, domain = parse_address(address)
     except RequestError as exc:
         raise ProbeError(f"{address!r} is not a mail address: {exc.message}") from None
     try:
         account = resolve_account(settings, address)
     except UnknownDomainError:
+        if settings.hosting_providers:
+            # Perhaps a customer's: the MX decides, as the service's lookup does (hosted.py).
+            return Target(address, domain, hosted_account(settings.hosting_providers[0], local, domain))
         served = sorted({d for p in settings.providers for d in (*p.domains, *p.aliases)})
         shown = ", ".join(served[:8]) + (", …" if len(served) > 8 else "")
         raise ProbeError(
@@ -72,6 +75,8 @@ def probe(version: Version, target: Target, network: Network, now: dt.datetime |
     Raises ProbeError when the resolver does not answer at all."""
     now = now or dt.datetime.now(dt.UTC)
     network.lookup.check_answers(target.domain)
+    if target.account.hosted:
+        return hosted.hosted_probe(version, target.typed, target.domain, network, now)
     account, typed, domain = target.account, target.typed, target.domain
     provider = account.provider
     results = records.check_records(version.records_for(domain), network.lookup)

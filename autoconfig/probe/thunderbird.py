@@ -233,8 +233,8 @@ def _chain(domain: str, query: str, read: Read) -> list[Step]:
     return steps
 
 
-def desktop(account: Account, typed: str, domain: str, network: Network) -> list[Result]:
-    """Thunderbird desktop: the address sent along, the person's own login expected."""
+def desktop_reader(account: Account, typed: str, domain: str, network: Network) -> Read:
+    """How Thunderbird desktop reads one address: the person's own login expected."""
     local = typed.rpartition("@")[0]
     wanted = expected_outcome(account)
 
@@ -243,7 +243,18 @@ def desktop(account: Account, typed: str, domain: str, network: Network) -> list
         outcome = desktop_outcome(config, local, domain)
         return judged_step(name, url, outcome, wanted, plain=plain, note=note, login_fix=login_fix(account))
 
-    return judge(DESKTOP, _chain(domain, "?emailaddress=" + quote(typed, safe=""), read))
+    return read
+
+
+def address_query(typed: str) -> str:
+    return "?emailaddress=" + quote(typed, safe="")
+
+
+def desktop(account: Account, typed: str, domain: str, network: Network) -> list[Result]:
+    """Thunderbird desktop: the address sent along, the person's own login expected."""
+    return judge(
+        DESKTOP, _chain(domain, address_query(typed), desktop_reader(account, typed, domain, network))
+    )
 
 
 def android_expected(account: Account, typed: str) -> tuple[Outcome, Outcome]:
@@ -267,8 +278,9 @@ def android_expected(account: Account, typed: str) -> tuple[Outcome, Outcome]:
     return Outcome(filled(incoming), filled(outgoing)), personal
 
 
-def android(account: Account, typed: str, domain: str, network: Network) -> list[Result]:
-    """Thunderbird for Android: no address sent, a strict parser, the login filled in on the phone."""
+def android_reader(account: Account, typed: str, domain: str, network: Network) -> Read:
+    """How Thunderbird for Android reads one address: no address sent, a strict parser, the login
+    filled in on the phone."""
     local = typed.rpartition("@")[0]
     served, personal = android_expected(account, typed)
     limit = compare(served, personal).logins
@@ -285,4 +297,9 @@ def android(account: Account, typed: str, domain: str, network: Network) -> list
             return replace(step, problem="; ".join(limit), fix=ANDROID_LOGIN_FIX, known_limit=True)
         return step
 
-    return judge(ANDROID, _chain(domain, "", read))
+    return read
+
+
+def android(account: Account, typed: str, domain: str, network: Network) -> list[Result]:
+    """Thunderbird for Android: no address sent, a strict parser, the login filled in on the phone."""
+    return judge(ANDROID, _chain(domain, "", android_reader(account, typed, domain, network)))

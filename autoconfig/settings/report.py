@@ -6,6 +6,7 @@ from __future__ import annotations
 import types
 import typing
 from difflib import get_close_matches
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel
@@ -176,4 +177,57 @@ def settings_warnings(settings: Settings) -> list[Note]:
                         'security = "none" with password-cleartext: offer starttls or tls',
                     )
                 )
+    return notes + hosting_notes(settings)
+
+
+RESOLV_CONF = Path("/etc/resolv.conf")
+
+
+def hosting_notes(settings: Settings, resolv_conf: Path = RESOLV_CONF) -> list[Note]:
+    """For a provider that hosts mail for other domains: the records and certificate names the MX path
+    needs (as `autoconfig dns` gives them), and a resolver that cannot work."""
+    # Here, not at the top: the DNS records and dnspython are needed only by the hosting providers.
+    from autoconfig.formats.dns import CNAME_TYPE, HOSTING, dns_records  # noqa: PLC0415
+
+    if not settings.hosting_providers:
+        return []
+    notes: list[Note] = []
+    records = [r for r in dns_records(settings) if r.part == HOSTING]
+    names = [r.name.rstrip(".") for r in records if r.type == CNAME_TYPE]
+    certificate = next((r.comment for r in records if r.comment.startswith("certificate: ")), "")
+    providers = ", ".join(p.name for p in settings.hosting_providers)
+    shown = f" --settings {settings.source}" if not is_bundled_default(settings.source) else ""
+    notes.append(
+        Note(
+            f"{providers} answers customer domains through their MX: that needs DNS records and "
+            "certificate names of its own",
+            (
+                f"publish {' and '.join(names) or 'the records'} as `autoconfig dns{shown}` prints them "
+                "(Thunderbird asks autoconfig.<the MX host less its first label>); "
+                f"{certificate.removeprefix('certificate: ')}; "
+                "customers publish their MX, and for Outlook the SRV record `autoconfig dns --customer "
+                "DOMAIN` prints"
+            ),
+        )
+    )
+    if not settings.service.resolver.servers and not _system_resolver(resolv_conf):
+        notes.append(
+            Note(
+                f"no resolver: service.resolver.servers is empty and {resolv_conf} names no name server, "
+                "so every customer domain's MX lookup will fail (answered as an unknown domain)",
+                f'name a resolver in service.resolver.servers (e.g. ["127.0.0.1"] for one on the host), '
+                f"or give {resolv_conf} a nameserver line",
+            )
+        )
     return notes
+
+
+def _system_resolver(resolv_conf: Path) -> bool:
+    """Whether dnspython finds a name server in the file, as the service's MX lookups read it."""
+    import dns.resolver  # noqa: PLC0415
+
+    try:
+        dns.resolver.Resolver(filename=str(resolv_conf))
+    except (dns.resolver.NoResolverConfiguration, OSError):
+        return False
+    return True

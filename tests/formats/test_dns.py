@@ -8,7 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from autoconfig.formats.dns import MAIL_SERVICES, TTL, dns_records, render_json, render_zone
+from autoconfig.formats.dns import (
+    MAIL_SERVICES,
+    TTL,
+    customer_records,
+    dns_records,
+    render_json,
+    render_zone,
+)
 from autoconfig.formats.pacc import pacc_document
 from autoconfig.paths import profiles_dir
 from autoconfig.settings import Settings, load_settings
@@ -171,3 +178,66 @@ def test_the_zone_parser_refuses_what_a_zone_would_refuse() -> None:
     records, comments = parse_zone('; note\n_x._tcp.a. 60 IN TXT "path=/;x"  ; comment\n')
     assert records == [ZoneLine("_x._tcp.a.", 60, "TXT", '"path=/;x"')]
     assert comments == ["note"]
+
+
+# --- a hoster (profiles/hoster.toml) -------------------------------------------------------------------
+
+
+def test_a_hoster_gets_its_mx_path_records_and_its_customers_apart() -> None:
+    settings = profile("hoster.toml")
+    records = dns_records(settings)
+    zone, as_json = render_zone(records), render_json(records)
+    parsed, comments = parse_zone(zone)
+    for record in parsed:
+        check_record_data(record)
+    found = by_name(parsed)
+    # Thunderbird's MX path: autoconfig.<MX host less its first label>; its registrable domain is the
+    # hoster's own, whose records come with the domain.
+    assert found[("autoconfig.mail.hoster.example.", "CNAME")] == ["autoconfig.hoster.example."]
+    assert found[("autodiscover.hoster.example.", "CNAME")] == ["autoconfig.hoster.example."]
+    certificate = next(c for c in comments if "certificate:" in c)
+    for name in (
+        "autoconfig.hoster.example",
+        "autodiscover.hoster.example",
+        "autoconfig.mail.hoster.example",
+    ):
+        assert f"-d {name}" in certificate
+    # What a customer domain adds is a comment in the hoster's zone, never a line of it.
+    assert not any("<customer>" in r.name for r in parsed)
+    srv = "_autodiscover._tcp.<customer>."
+    assert any(c.startswith(f"a customer domain may add: {srv}") for c in comments)
+    assert any(c.startswith("<customer>. its MX must name mx1.mail.hoster.example") for c in comments)
+    items = json.loads(as_json)
+    parts = {item["name"]: item.get("part") for item in items}
+    assert parts[srv] == "customer"
+    assert parts["autoconfig.mail.hoster.example."] == "hosting"
+    assert parts["autodiscover.hoster.example."] is None  # the domain's own: as without hosting
+    # The JSON says what the zone says: its own records as lines, the customer's apart.
+    own = [{k: v for k, v in item.items() if k != "part"} for item in items if item.get("part") != "customer"]
+    own_zone = "\n".join(line for line in zone.splitlines() if "<customer>" not in line) + "\n"
+    check_json_matches_zone(own_zone, json.dumps(own))
+    customer = [item for item in items if item.get("part") == "customer" and item["type"] == "SRV"]
+    # Each commented customer line is a whole zone line once uncommented, the same as its JSON record.
+    lines = [c.removeprefix("a customer domain may add: ") for c in comments if c.startswith("a customer")]
+    assert parse_zone("\n".join(lines))[0] == [
+        ZoneLine(i["name"], i["ttl"], i["type"], i["data"]) for i in customer
+    ]
+
+
+def test_the_records_of_settings_without_hosting_have_no_part() -> None:
+    for name in ("ac-paris.toml", "ile-de-france.toml"):
+        items = json.loads(render_json(dns_records(profile(name))))
+        assert all("part" not in item for item in items)
+        assert all(not r.part for r in dns_records(profile(name)))
+
+
+def test_a_customer_domain_gets_its_own_lines() -> None:
+    settings = profile("hoster.toml")
+    records = customer_records(
+        settings.hosting_providers[0], "autoconfig.hoster.example", 443, "customer.example"
+    )
+    parsed, comments = parse_zone(render_zone(records))
+    assert parsed == [
+        ZoneLine("_autodiscover._tcp.customer.example.", TTL, "SRV", "0 0 443 autoconfig.hoster.example.")
+    ]
+    assert comments[0].startswith("customer.example. its MX must name mx1.mail.hoster.example or mx2")

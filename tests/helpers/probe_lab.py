@@ -24,7 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.helpers.certs import Chain, ChainFiles, key_pem, make_key, pem
+from tests.helpers.certs import Chain, ChainFiles, key_pem, make_chain, make_key, pem
 from tests.helpers.commands import autoconfig
 from tests.helpers.live import free_port, serving, wait_for
 from tests.helpers.nginx import running as nginx_running
@@ -418,3 +418,70 @@ class Field:
 
     def at(self, fault: str) -> Deployment:
         return replace(self.healthy, https_port=self.ports[fault])
+
+
+# --- a hoster (profiles/hoster.toml) and its customers' domains ----------------------------------------
+
+HOSTER_NAMES = (
+    "autoconfig.hoster.example",
+    "autodiscover.hoster.example",
+    "ua-auto-config.hoster.example",
+    "autoconfig.mail.hoster.example",
+)
+HOSTER_SRV = "_autodiscover._tcp.@ 3600 IN SRV 0 0 443 autoconfig.hoster.example."
+# Customer zones by what they publish: the MX at the hoster and the SRV record for Outlook; the MX
+# elsewhere; the MX at the hoster without the SRV record.
+CUSTOMER_ZONES = {
+    "customer.example": [
+        "@ 300 IN MX 10 mx1.mail.hoster.example.",
+        "@ 300 IN MX 20 mx2.mail.hoster.example.",
+    ],
+    "elsewhere.example": ["@ 300 IN MX 10 mx.elsewhere.example."],
+    "nosrv.example": ["@ 300 IN MX 10 mx1.mail.hoster.example."],
+}
+
+
+def _zone(zone: str, lines: list[str]) -> str:
+    head = [
+        f"$ORIGIN {zone}.",
+        f"@ 3600 IN SOA ns.{zone}. hostmaster.{zone}. 1 3600 600 86400 60",
+        f"@ 3600 IN NS ns.{zone}.",
+        f"ns 3600 IN A {LOOPBACK}",
+    ]
+    return "\n".join([*head, *lines, ""])
+
+
+def hoster_zones(records: list[str]) -> dict[str, str]:
+    """hoster.example with what `autoconfig dns` prints for it and the service's own addresses; each
+    customer zone with its MX (and the SRV record, but for nosrv.example)."""
+    own = [line for line in records if line.split()[0].endswith("hoster.example.")]
+    zones = {
+        "hoster.example": _zone(
+            "hoster.example",
+            [f"autoconfig 3600 IN A {LOOPBACK}", f"autoconfig 3600 IN AAAA {LOOPBACK6}", *own],
+        )
+    }
+    for zone, lines in CUSTOMER_ZONES.items():
+        srv = [] if zone == "nosrv.example" else [HOSTER_SRV.replace("@", f"{zone}.")]
+        zones[zone] = _zone(zone, [*lines, *srv])
+    return zones
+
+
+@contextmanager
+def hoster_lab(folder: Path, settings_data: dict[str, Any]) -> Iterator[Deployment]:
+    """The hoster's deployment on loopback: Knot for its zone and its customers' (the service asks it
+    for MX records too), `autoconfig serve`, and nginx with a certificate for the hoster's names.
+    `settings_data`: profiles/hoster.toml as data; its resolver is set to the lab's Knot."""
+    chain = make_chain("ec", name="Hoster")
+    files = chain.write(folder / "ca")
+    certificate = issue_server_certificate(chain, HOSTER_NAMES, folder / "tls")
+    first = write_settings(folder / "plain", settings_data)
+    records = published_records(first)
+    with ExitStack() as stack:
+        resolver = stack.enter_context(knot(folder / "knot", hoster_zones(records)))
+        data = {**settings_data, "service": {**settings_data["service"]}}
+        data["service"]["resolver"] = {**data["service"].get("resolver", {}), "servers": [resolver]}
+        settings = write_settings(folder, data)
+        server = stack.enter_context(serving(folder / "serve", settings=settings))
+        https, http = stack.enter_context(nginx(folder / "nginx", server.port, *certificate))
+        yield Deployment(settings, resolver, https, http, files.root)
