@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -191,3 +192,23 @@ def test_the_settings_guide_examples_load(settings_file: Callable[..., Path]) ->
     for fallback in ("%EMAILADDRESS%", "%EMAILLOCALPART%"):
         data = settings_data(providers=[provider_data(login={"fallback": fallback})])
         assert load_settings(settings_file(data)).providers[0].login.fallback == fallback
+
+
+def test_the_hosting_example_loads(write_toml: Callable[..., Path]) -> None:
+    # The page's settings, completed with what every file has: the service and the provider's servers.
+    (block,) = re.findall(r"```toml\n(.*?)```", text(DOCS / "hosting.md"), flags=re.S)
+    providers, _, resolver = block.partition("[service.resolver]")
+    servers = """
+        [[providers.incoming]]
+        protocol = "imap"
+        host = "imap.mail.hoster.example"
+        security = "tls"
+        [[providers.outgoing]]
+        host = "smtp.mail.hoster.example"
+        security = "tls"
+    """
+    service = '[service]\npublic_url = "https://autoconfig.hoster.example"\n[service.resolver]'
+    settings = load_settings(write_toml(f"{service}{resolver}\n{providers}\n{textwrap.dedent(servers)}"))
+    (provider,) = settings.hosting_providers
+    assert provider.hosting is not None and provider.hosting.mx[0] == "mx1.mail.hoster.example"
+    assert settings.service.resolver.max_in_flight == 64

@@ -48,6 +48,7 @@ INPUTS: dict[str, set[str]] = {
         "[service]",  # the minimal settings file: tests/test_docs.py loads it
     },
     "docs/clients.md": {"[signing]"},  # settings to write
+    "docs/hosting.md": {"[[providers]]"},  # settings to write: tests/test_docs.py loads them
     "docs/deployment.md": {
         "    location ~* ^/autodiscover/ {",  # a sample's part: tests/test_samples.py finds it in deploy/
         "docker build -t autoconfig .",  # to type
