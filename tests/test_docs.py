@@ -210,5 +210,6 @@ def test_the_hosting_example_loads(write_toml: Callable[..., Path]) -> None:
     service = '[service]\npublic_url = "https://autoconfig.hoster.example"\n[service.resolver]'
     settings = load_settings(write_toml(f"{service}{resolver}\n{providers}\n{textwrap.dedent(servers)}"))
     (provider,) = settings.hosting_providers
-    assert provider.hosting is not None and provider.hosting.mx[0] == "mx1.mail.hoster.example"
+    assert provider.hosting is not None
+    assert provider.hosting.mx[0] == "mx1.mail.hoster.example"
     assert settings.service.resolver.max_in_flight == 64
