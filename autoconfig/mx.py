@@ -48,7 +48,7 @@ class MxLookups:
         self.settings = settings
         self._resolver = _resolver(settings)
         self._answers: LRU[str, MxAnswer] = LRU("mx_answers", settings.cache_entries)
-        self._pending: dict[str, asyncio.Future[MxAnswer]] = {}
+        self._pending: dict[str, asyncio.Task[MxAnswer]] = {}
         self.asked = 0  # questions sent, for the tests and the benchmark
 
     @property
@@ -62,23 +62,23 @@ class MxLookups:
         if kept is not None:
             return kept
         pending = self._pending.get(domain)
-        if pending is not None and pending.get_loop() is asyncio.get_running_loop():
-            return await asyncio.shield(pending)
-        if len(self._pending) >= self.settings.max_in_flight:
-            raise BusyError()
-        future: asyncio.Future[MxAnswer] = asyncio.get_running_loop().create_future()
-        self._pending[domain] = future
+        if pending is None or pending.get_loop() is not asyncio.get_running_loop():
+            if len(self._pending) >= self.settings.max_in_flight:
+                raise BusyError()
+            pending = asyncio.get_running_loop().create_task(self._lookup(domain))
+            self._pending[domain] = pending
+        # The lookup is a task of its own, shielded: a request cancelled (its client left) cancels only
+        # its own wait, never the answer the other requests for the domain are waiting for.
+        return await asyncio.shield(pending)
+
+    async def _lookup(self, domain: str) -> MxAnswer:
         try:
             answer, ttl = await self._ask(domain)
             self._answers.put(domain, answer, ttl=ttl)
-            future.set_result(answer)
             return answer
-        except BaseException as exc:  # a cancelled request: whoever joined it must not wait forever
-            future.set_exception(exc)
-            future.exception()  # retrieved: no "never retrieved" warning when nobody joined
-            raise
         finally:
-            del self._pending[domain]
+            if self._pending.get(domain) is asyncio.current_task():
+                del self._pending[domain]
 
     async def _ask(self, domain: str) -> tuple[MxAnswer, float]:
         """The answer and how long to keep it."""
@@ -100,9 +100,18 @@ class MxLookups:
         secure = bool(answer.response.flags & dns.flags.AD)
         if answer.rrset is None:  # the name exists, with no MX: the SOA's negative TTL
             return MxAnswer((), secure), self._bounded(_negative_ttl(answer.response))
-        records = [(r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in answer.rrset]
+        records = [(r.preference, r.exchange) for r in answer.rrset]
         best = min(preference for preference, _ in records)
-        hosts = tuple(sorted({host for preference, host in records if preference == best and host}))
+        # A null MX (RFC 7505, `0 .`) names no host: the domain takes no mail.
+        hosts = tuple(
+            sorted(
+                {
+                    host.to_text(omit_final_dot=True).lower()
+                    for preference, host in records
+                    if preference == best and host != dns.name.root
+                }
+            )
+        )
         return MxAnswer(hosts, secure), self._bounded(answer.rrset.ttl)
 
     def _bounded(self, ttl: float) -> float:
@@ -122,6 +131,10 @@ def _resolver(settings: Resolver) -> dns.asyncresolver.Resolver:
             # No /etc/resolv.conf: every lookup fails (answered as an unknown domain), and check says so.
             resolver = dns.asyncresolver.Resolver(configure=False)
             resolver.nameservers = ["127.0.0.1"]
+    # Each name server gets its share of the deadline, so that a silent first one leaves time to ask the
+    # next (with the whole deadline for one try, a dead first server failed every lookup); a lone one is
+    # asked twice, so that one lost UDP packet is not a failure.
+    resolver.timeout = settings.timeout / max(2, len(resolver.nameservers))
     # Ask for the AD bit (RFC 6840 §5.7): a validating resolver then says whether it validated.
     resolver.flags = dns.flags.RD | dns.flags.AD
     resolver.cache = None  # ours keeps answers, bounded, with the settings' TTL bounds

@@ -158,7 +158,8 @@ class Resolver(Model):
         ge=0.1,
         le=10.0,
         description=(
-            "Seconds a domain's MX lookup may take in all; past that the domain is answered as unknown."
+            "Seconds a domain's MX lookup may take in all, shared between the servers (a silent first one "
+            "leaves the next its share); past that the domain is answered as unknown."
         ),
     )
     max_in_flight: int = Field(

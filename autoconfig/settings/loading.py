@@ -18,6 +18,7 @@ from autoconfig.domains import DomainNameError, to_ascii_domain
 from autoconfig.errors import Problem, RequestError, SettingsError
 from autoconfig.paths import default_settings_path
 
+from .hosting import matches
 from .models import Settings
 from .report import problem_from, show, unwrap_model
 from .types import CONTROL, FileKind, FileReads, FileRef, InvalidValue, Overrides, problem, resolve_path
@@ -276,19 +277,25 @@ def _cross_checks(data: Mapping[str, Any]) -> Iterator[Problem]:
 
 
 def _mx_given_twice(provider: Mapping[str, Any], i: int, seen: dict[str, int]) -> Iterator[Problem]:
-    # A customer domain's MX must lead to one provider: its login rule and servers are the answer.
+    # A customer domain's MX must lead to one provider: its login rule and servers are the answer. A
+    # pattern overlaps another when either names a host the other does (`*.mail.x` and `mx1.mail.x`).
     hosting = provider.get("hosting")
     listed = hosting.get("mx") if isinstance(hosting, Mapping) else None
     for j, written in enumerate(listed if isinstance(listed, list) else []):
         if not isinstance(written, str):
             continue
         pattern = written.strip().lower().rstrip(".")
-        if pattern in seen and seen[pattern] != i:
+        other = next((p for p, owner in seen.items() if owner != i and _overlap(p, pattern)), None)
+        if other is not None:
             yield Problem(
                 f"providers[{i}].hosting.mx[{j}]",
                 show(written),
-                f"providers[{seen[pattern]}] hosts mail on this MX host already; an MX host belongs to "
-                "one provider",
+                f"providers[{seen[other]}] hosts mail on this MX host already ({other}); an MX host "
+                "belongs to one provider",
                 "remove it from one of the two providers",
             )
         seen.setdefault(pattern, i)
+
+
+def _overlap(one: str, other: str) -> bool:
+    return matches(one, other.removeprefix("*.")) or matches(other, one.removeprefix("*."))

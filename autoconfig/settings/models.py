@@ -211,7 +211,15 @@ class Settings(Model):
     def hoster_named(self, name: str) -> Provider | None:
         """The hosting provider whose MX hosts' names `name` is derived from (`mail.hoster.example` for
         `mx1.mail.hoster.example`), when no provider lists it as a domain."""
-        return self._by_hosting_name.get(name)
+        provider = self._by_hosting_name.get(name)
+        if provider is None and self._by_hosting_name:
+            # Under a wildcard's name (`*.mail.hoster.example`), an MX host may be deeper
+            # (mx1.eu.mail.hoster.example): Thunderbird then asks autoconfig.eu.mail.hoster.example.
+            for hoster in self.hosting_providers:
+                patterns = hoster.hosting.mx if hoster.hosting is not None else ()
+                if any(p.startswith("*.") and name.endswith(p[1:]) for p in patterns):
+                    return hoster
+        return provider
 
     def hoster_of_mx(self, mx_host: str) -> Provider | None:
         """The provider an MX host (A-label form, no final dot) is one of, if any."""
