@@ -10,6 +10,7 @@ bounded number of DNS questions at a time and a bounded cache, never a queue.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 import dns.asyncresolver
@@ -47,23 +48,36 @@ class MxLookups:
     def __init__(self, settings: Resolver) -> None:
         self.settings = settings
         self._resolver = _resolver(settings)
+        # Domains with mail servers apart from those without (no MX, no domain, a failure): a flood of
+        # made-up domains then evicts made-up domains, not the customers answered a moment ago.
         self._answers: LRU[str, MxAnswer] = LRU("mx_answers", settings.cache_entries)
+        self._empty: LRU[str, MxAnswer] = LRU("mx_answers", settings.cache_entries)
         self._pending: dict[str, asyncio.Task[MxAnswer]] = {}
+        # A budget of new lookups a second (a token bucket): the in-flight cap bounds questions waiting,
+        # this bounds questions a second when the resolver answers at once.
+        self._tokens = float(settings.max_lookups_per_second)
+        self._filled_at = time.monotonic()
         self.asked = 0  # questions sent, for the tests and the benchmark
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
+    def kept(self, domain: str) -> MxAnswer | None:
+        """The answer kept for a domain, if it has not expired."""
+        kept = self._answers.get(domain)
+        return kept if kept is not None else self._empty.get(domain)
+
     async def best(self, domain: str) -> MxAnswer:
         """The best MX of a domain (A-label form): from the cache, from the lookup under way, or asked.
-        Raises BusyError when `max_in_flight` lookups are under way already."""
-        kept = self._answers.get(domain)
+        Raises BusyError when `max_in_flight` lookups are under way already, or this second's budget of
+        `max_lookups_per_second` is spent."""
+        kept = self.kept(domain)
         if kept is not None:
             return kept
         pending = self._pending.get(domain)
         if pending is None or pending.get_loop() is not asyncio.get_running_loop():
-            if len(self._pending) >= self.settings.max_in_flight:
+            if len(self._pending) >= self.settings.max_in_flight or not self._spend():
                 raise BusyError()
             pending = asyncio.get_running_loop().create_task(self._lookup(domain))
             self._pending[domain] = pending
@@ -71,10 +85,20 @@ class MxLookups:
         # its own wait, never the answer the other requests for the domain are waiting for.
         return await asyncio.shield(pending)
 
+    def _spend(self) -> bool:
+        rate = self.settings.max_lookups_per_second
+        now = time.monotonic()
+        self._tokens = min(rate, self._tokens + (now - self._filled_at) * rate)
+        self._filled_at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
+
     async def _lookup(self, domain: str) -> MxAnswer:
         try:
             answer, ttl = await self._ask(domain)
-            self._answers.put(domain, answer, ttl=ttl)
+            (self._answers if answer.hosts else self._empty).put(domain, answer, ttl=ttl)
             return answer
         finally:
             if self._pending.get(domain) is asyncio.current_task():

@@ -247,3 +247,34 @@ def test_the_cache_is_bounded(lab: HostingLab) -> None:
     assert mx.asked == 20
     best(mx, names[0])  # the least recently used: out
     assert mx.asked == 21
+
+
+def test_made_up_domains_never_push_a_customer_out(lab: HostingLab) -> None:
+    mx = lookups(lab.resolver, cache_entries=16)
+    assert best(mx, "customer.example").hosts == (MX1,)
+    for i in range(40):  # a flood of domains without mail: NXDOMAIN, each kept apart
+        best(mx, f"made-up{i}.customer.example")
+    asked = mx.asked
+    assert best(mx, "customer.example").hosts == (MX1,)
+    assert mx.asked == asked  # still kept: no question
+
+
+def test_past_the_budget_of_a_second_a_new_domain_is_refused_until_it_refills(lab: HostingLab) -> None:
+    mx = lookups(lab.resolver, max_lookups_per_second=5)
+
+    async def scenario() -> tuple[int, int]:
+        answered = refused = 0
+        for i in range(8):  # the resolver answers at once: the in-flight cap never binds
+            try:
+                await mx.best(f"flood{i}.customer.example")
+                answered += 1
+            except BusyError:
+                refused += 1
+        return answered, refused
+
+    assert asyncio.run(scenario()) == (5, 3)
+    assert mx.asked == 5
+    assert best(mx, "flood0.customer.example").hosts == ()  # a kept answer costs no budget
+    time.sleep(0.25)  # a quarter of a second refills a quarter of the budget: one lookup
+    assert best(mx, "customer.example").hosts == (MX1,)
+    assert mx.asked == 6

@@ -172,12 +172,25 @@ class Resolver(Model):
             "that a request for a new domain is answered 503 with `Retry-After`."
         ),
     )
+    max_lookups_per_second: int = Field(
+        default=100,
+        strict=True,
+        ge=1,
+        le=100_000,
+        description=(
+            "New MX lookups each worker starts in a second at most (domains already kept or being looked "
+            "up cost none); past that a request for a new domain is answered 503 with `Retry-After`."
+        ),
+    )
     cache_entries: int = Field(
         default=10_000,
         strict=True,
         ge=16,
         le=1_000_000,
-        description="Domains whose MX answer each worker keeps (about 300 bytes each), least used out first.",
+        description=(
+            "Domains whose MX answer each worker keeps (about 300 bytes each), least used out first; as "
+            "many again of domains without an MX, so that made-up domains never push customers out."
+        ),
     )
     min_ttl: int = Field(
         default=60,

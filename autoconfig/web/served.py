@@ -31,7 +31,7 @@ from autoconfig.formats.pacc import PaccDocument
 from autoconfig.formats.signing import Signer
 from autoconfig.formats.thunderbird import ClientConfigTemplate
 from autoconfig.formats.xmlslots import SlottedXml
-from autoconfig.mx import MxLookups
+from autoconfig.mx import MxAnswer, MxLookups
 from autoconfig.paths import templates_dir
 from autoconfig.settings import Settings
 from autoconfig.version import Version
@@ -59,6 +59,11 @@ class Served:
     # the text asked: parsing, the rule and the name are the same for every request of one person. It
     # lives with the version: a reload builds a new Served, and so starts with an empty cache.
     accounts: LRU[str, Account] = field(default_factory=lambda: LRU("accounts"), compare=False, repr=False)
+    # Accounts at customer domains of a hoster, by the address and the Host asked, with the MX answer
+    # they were made from: good while that answer is kept.
+    hosted: LRU[tuple[str, str], tuple[MxAnswer, Account]] = field(
+        default_factory=lambda: LRU("accounts"), compare=False, repr=False
+    )
     # Answers rendered for one person (the POX document, Thunderbird's), by format and every fact of the
     # account the document is made of: a client asks the same several times, and a reload forgets them.
     answers: LRU[tuple[str, str, str, str, str | None, bool], bytes] = field(
@@ -126,17 +131,22 @@ class Served:
     async def resolve_hosted(self, address: str, request: Request | None) -> Account:
         """The same, or, for a domain the settings do not list, the account of a provider that hosts its
         mail (its MX says so), when the request came to that provider's host (raises RequestError)."""
+        mx = self.mx
+        if mx is None or request is None:
+            return self.resolve(address)
+        host = request.headers.get("host", "")
+        kept = self.hosted.get((address, host))
+        if kept is not None and mx.kept(kept[1].domain) is kept[0]:
+            return kept[1]
         try:
             return self.resolve(address)
         except UnknownDomainError:
-            if self.mx is None or request is None:
-                raise
-        host = request.headers.get("host", "")
+            pass
         hosters = hosters_for_host(self.settings, host, own_host=_own_host(request))
         local, domain = parse_address(address)
         if not any(p.hosting is not None and p.hosting.admits(domain) for p in hosters):
             raise UnknownDomainError()
-        answer = await self.mx.best(domain)
+        answer = await mx.best(domain)
         owners = {id(p): p for p in map(self.settings.hoster_of_mx, answer.hosts)}
         # No MX, a failed lookup, or best MX hosts not all one provider's, or not one this host names.
         provider = next(iter(owners.values())) if len(owners) == 1 else None
@@ -145,7 +155,9 @@ class Served:
         hosting = provider.hosting
         if not hosting.admits(domain) or (hosting.require_dnssec and not answer.secure):
             raise UnknownDomainError()
-        return hosted_account(provider, local, domain)
+        account = hosted_account(provider, local, domain)
+        self.hosted.put((address, host), (answer, account))
+        return account
 
     def rendered(self, kind: str, account: Account, render: Callable[[], bytes]) -> bytes:
         """A person's document of one format: kept, or rendered and kept."""
