@@ -4,6 +4,8 @@
     .venv/bin/python -m tests.bench.bench --growth [--duration 5] [--rounds 3]
     .venv/bin/python -m tests.bench.bench --soak [SECONDS]        # 600 by default
     .venv/bin/python -m tests.bench.bench --hostile [SECONDS]     # 10 s per attack by default
+    .venv/bin/python -m tests.bench.bench --hosted [--duration 5] [--rounds 3]
+    .venv/bin/python -m tests.bench.bench --flood [SECONDS] [--rounds 3]   # 10 s per phase by default
 
 The main table. For 1 and then 2 worker processes: `autoconfig serve --workers N` on the bundled
 settings (profiles/ac-paris.toml, development ECDSA P-256 signer; access log and metrics on, the
@@ -15,7 +17,8 @@ drift hits all alike); medians are printed with the ratios and the issue's targe
 the Starlette baseline at 2 workers. During each run `ss` tells how wrk's keep-alive connections, and
 so the answers, were split between the workers.
 
---growth, --soak and --hostile: see tests/bench/growth.py, tests/bench/soak.py and tests/bench/hostile.py.
+--growth, --soak, --hostile, --hosted and --flood: see tests/bench/growth.py, soak.py, hostile.py, hosted.py
+and flood.py (the last two: knotd too).
 
 Needs `wrk` (not for --soak and --hostile) and `ss` (Debian: wrk, iproute2), uvloop and httptools in the
 venv; slapd for --growth.
@@ -42,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import growth, hostile, soak
+from . import flood, growth, hosted, hostile, soak
 from .baseline import Answer, save_answers
 from .endpoints import ENDPOINTS, THUNDERBIRD_PATH, Endpoint
 from .load import WRK_THREADS, Run, drive, next_salt, spread_text
@@ -377,6 +380,8 @@ def arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     mode.add_argument(
         "--hostile", type=float, nargs="?", const=10.0, metavar="SECONDS", help="the hostile mix"
     )
+    mode.add_argument("--hosted", action="store_true", help="the hosted-domain row")
+    mode.add_argument("--flood", type=float, nargs="?", const=10.0, metavar="SECONDS", help="random domains")
     parser.add_argument(
         "--hostile-settle", type=float, default=30.0, help="seconds for memory to come back after an attack"
     )
@@ -405,6 +410,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                 ok = run_soak(args, work, report)
             elif args.hostile is not None:
                 ok = run_hostile(args, work, report)
+            elif args.hosted:
+                hosted.run_row(args, work, report)
+            elif args.flood is not None:
+                flood.run_flood(args, work, report)
             else:
                 run_main(args, work, report)
     except BenchError as exc:

@@ -33,6 +33,7 @@ class Endpoint:
     addresses: int = 1  # 1: always `person`; 0: a new address each request; N: N addresses in turn
     person: str = PERSON
     target: float | None = None  # at least this share of the Starlette baseline, at 2 workers
+    host: str = ""  # the Host header, when not the URL's (a hoster's autoconfig name)
 
     def target_of(self, address: str) -> str:
         if not self.query_key:
@@ -47,6 +48,8 @@ class Endpoint:
         """The wrk script. `salt` makes every run's new people new: a later round must not meet the
         addresses an earlier one left in the service's caches."""
         head = f'wrk.method = "{self.method}"\n'
+        if self.host:
+            head += f'wrk.headers["Host"] = "{self.host}"\n'
         if self.body:
             head += 'wrk.headers["Content-Type"] = "text/xml"\n' + f"wrk.body = {json.dumps(self.body)}\n"
         if self.addresses == 1:
