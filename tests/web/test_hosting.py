@@ -266,7 +266,7 @@ def test_past_the_cap_a_new_domain_gets_503_and_configured_domains_are_answered(
     with silent_nameserver() as silent:
         app = create_app(hoster(silent, timeout=0.5, max_in_flight=1))
 
-        async def scenario() -> tuple[list[httpx2.Response], float, httpx2.Response]:
+        async def scenario() -> tuple[list[httpx2.Response], float, httpx2.Response, httpx2.Response]:
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(
                 transport=transport, base_url=f"http://{HOSTED_HOSTS[0]}"
@@ -280,12 +280,17 @@ def test_past_the_cap_a_new_domain_gets_503_and_configured_domains_are_answered(
                     await client.post(POX, content=outlook_request("a@second.example")),
                 ]
                 elapsed = time.monotonic() - start
+                page = await client.get("/guide/android", params={"email": "a@second.example", "lang": "en"})
                 configured = await client.get(CONFIG, params={"emailaddress": "jean@hoster.example"})
                 assert app.state.served.mx.in_flight == 1  # still waiting for the silent server
                 assert (await waiting).status_code == 404
-                return refused, elapsed, configured
+                return refused, elapsed, configured, page
 
-        refused, elapsed, configured = asyncio.run(scenario())
+        refused, elapsed, configured, page = asyncio.run(scenario())
+    # A person on the guide is told the service is busy, not that the address is wrong.
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "1"
+    assert "The service is busy; try again in a moment." in page.text
     for response in refused:
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
@@ -392,3 +397,25 @@ def test_a_live_service_answers_a_customer_domain_and_hides_it_in_its_log(
     assert "logged.example" not in log
     assert "elsewhere.example" not in log
     assert log.count("j***@***") == 2, log
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "and at the domains whose mail Hoster Mail hosts; this domain is not one of them."),
+        ("fr", "et celles des domaines dont Hoster Mail héberge la messagerie ; ce domaine n'en fait"),
+    ],
+)
+def test_a_person_at_a_domain_not_hosted_is_told_what_the_service_sets_up(
+    hoster: Callable[..., Settings], make_client: MakeClient, language: str, said: str
+) -> None:
+    # "only hoster.example" would be untrue: the hoster's customers are set up too.
+    client = make_client(hoster(), host=OWN_HOST)
+    page = client.get("/guide/android", params={"email": "jean@elsewhere.example", "lang": language})
+    assert page.status_code == 404
+    assert said in page.text.replace("&#39;", "'")
+    profile = client.get(
+        "/profile.mobileconfig", params={"email": "jean@elsewhere.example", "lang": language}
+    )
+    assert profile.status_code == 404
+    assert said in profile.text
