@@ -22,10 +22,19 @@ import dns.nameserver
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+from prometheus_client import Counter
 
 from .caches import LRU
 from .errors import BusyError
 from .settings.hosting import Resolver, split_nameserver
+
+LOOKUPS = Counter(
+    "autoconfig_mx_lookups",
+    "MX lookups of domains the settings do not list, by result: mx (the domain has mail servers), none "
+    "(no MX, or no such domain), timeout, servfail, refused, error, and busy (not asked: past max_in_flight "
+    "or max_lookups_per_second). Answers kept in the cache are not counted.",
+    ["result"],
+)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,7 @@ class MxLookups:
         pending = self._pending.get(domain)
         if pending is None or pending.get_loop() is not asyncio.get_running_loop():
             if len(self._pending) >= self.settings.max_in_flight or not self._spend():
+                LOOKUPS.labels("busy").inc()
                 raise BusyError()
             pending = asyncio.get_running_loop().create_task(self._lookup(domain))
             self._pending[domain] = pending
@@ -99,6 +109,7 @@ class MxLookups:
         try:
             answer, ttl = await self._ask(domain)
             (self._answers if answer.hosts else self._empty).put(domain, answer, ttl=ttl)
+            LOOKUPS.labels(answer.failure or ("mx" if answer.hosts else "none")).inc()
             return answer
         finally:
             if self._pending.get(domain) is asyncio.current_task():

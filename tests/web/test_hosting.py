@@ -362,7 +362,7 @@ def test_hosted_answers_are_counted_as_their_own_outcome(
 
     def scrape() -> dict[str, float]:
         samples = parse_metrics(client.get("/metrics").text)
-        return {
+        outcomes = {
             outcome: value(
                 samples,
                 "autoconfig_requests_total",
@@ -373,13 +373,21 @@ def test_hosted_answers_are_counted_as_their_own_outcome(
             )
             for outcome, status in (("hosted", "200"), ("answered", "200"), ("unknown_domain", "404"))
         }
+        lookups = {f"mx {r}": value(samples, "autoconfig_mx_lookups_total", result=r) for r in ("mx", "none")}
+        return outcomes | lookups
 
     before = scrape()
-    client.get(CONFIG, params={"emailaddress": CUSTOMER}, headers=headers)
-    client.get(CONFIG, params={"emailaddress": "jean@hoster.example"}, headers=headers)
-    client.get(CONFIG, params={"emailaddress": "jean@elsewhere.example"}, headers=headers)
+    for address in (CUSTOMER, "jean@hoster.example", "jean@elsewhere.example", f"jean@{NXDOMAIN}", CUSTOMER):
+        client.get(CONFIG, params={"emailaddress": address}, headers=headers)
     after = scrape()
-    assert {k: after[k] - before[k] for k in after} == {"hosted": 1, "answered": 1, "unknown_domain": 1}
+    # The customer asked twice, its MX looked up once; the listed domain never.
+    assert {k: after[k] - before[k] for k in after} == {
+        "hosted": 2,
+        "answered": 1,
+        "unknown_domain": 2,
+        "mx mx": 2,
+        "mx none": 1,
+    }
 
 
 def test_a_live_service_answers_a_customer_domain_and_hides_it_in_its_log(
