@@ -30,7 +30,8 @@ from .settings.hosting import Resolver, split_nameserver
 
 LOOKUPS = Counter(
     "autoconfig_mx_lookups",
-    "MX lookups of domains the settings do not list, by result: mx (the domain has mail servers), none "
+    "MX lookups of domains the settings do not list, by result: mx (the domain has mail servers), "
+    "mx_validated (the same, and the resolver validated the answer with DNSSEC), none "
     "(no MX, or no such domain), timeout, servfail, refused, error, and busy (not asked: past max_in_flight "
     "or max_lookups_per_second). Answers kept in the cache are not counted.",
     ["result"],
@@ -109,7 +110,7 @@ class MxLookups:
         try:
             answer, ttl = await self._ask(domain)
             (self._answers if answer.hosts else self._empty).put(domain, answer, ttl=ttl)
-            LOOKUPS.labels(answer.failure or ("mx" if answer.hosts else "none")).inc()
+            LOOKUPS.labels(answer.failure or _found(answer)).inc()
             return answer
         finally:
             if self._pending.get(domain) is asyncio.current_task():
@@ -151,6 +152,12 @@ class MxLookups:
 
     def _bounded(self, ttl: float) -> float:
         return min(max(ttl, self.settings.min_ttl), self.settings.max_ttl)
+
+
+def _found(answer: MxAnswer) -> str:
+    if not answer.hosts:
+        return "none"
+    return "mx_validated" if answer.secure else "mx"
 
 
 def _resolver(settings: Resolver) -> dns.asyncresolver.Resolver:

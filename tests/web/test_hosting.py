@@ -190,9 +190,16 @@ def test_require_dnssec_answers_what_a_validating_resolver_vouches_for(
     lab: HostingLab, hoster: Callable[..., Settings], make_client: MakeClient
 ) -> None:
     with vouching_nameserver(lab.resolver) as validating:
-        client = make_client(hoster(validating, rules={"require_dnssec": True}), host=HOSTED_HOSTS[0])
+        client = make_client(
+            hoster(validating, rules={"require_dnssec": True}), host=HOSTED_HOSTS[0], client=("127.0.0.1", 1)
+        )
+        before = parse_metrics(client.get("/metrics").text)
         assert client.get(CONFIG, params={"emailaddress": CUSTOMER}).status_code == 200
         assert client.get(CONFIG, params={"emailaddress": "a@elsewhere.example"}).status_code == 404
+        after = parse_metrics(client.get("/metrics").text)
+    # Whether DNSSEC vouched for an answer is recorded: the IT team sees it in the metrics.
+    name = "autoconfig_mx_lookups_total"
+    assert value(after, name, result="mx_validated") - value(before, name, result="mx_validated") == 2
 
 
 @pytest.mark.parametrize(
