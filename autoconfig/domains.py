@@ -78,3 +78,15 @@ def host_from_header(value: str) -> str | None:
         return to_ascii_domain(host)
     except DomainNameError:
         return None
+
+
+def split_host_port(text: str) -> tuple[str, str]:
+    """`HOST:PORT`, `HOST`, `[V6]:PORT`, `[V6]` or a bare IPv6 address, as people write an endpoint:
+    the host and the port as written ("" when none); the caller judges both."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest.removeprefix(":")
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, port
+    return text, ""

@@ -17,6 +17,8 @@ from dns.rdtypes.IN.A import A
 from dns.rdtypes.IN.AAAA import AAAA
 from dns.rdtypes.IN.SRV import SRV
 
+from autoconfig.domains import split_host_port
+
 from .report import ProbeError
 
 MAX_CNAMES = 8
@@ -59,12 +61,7 @@ class LookupFailure(Exception):
 
 def parse_endpoint(text: str, default_port: int, option: str) -> tuple[str, int]:
     """`HOST:PORT`, `HOST`, `[V6]:PORT` or `V6` as given on the command line. Raises ProbeError."""
-    host, port_text = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
+    host, port_text = split_host_port(text)
     try:
         port = int(port_text) if port_text else default_port
     except ValueError:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, model_validator
 
-from autoconfig.domains import DomainNameError, to_ascii_domain
+from autoconfig.domains import DomainNameError, split_host_port, to_ascii_domain
 
 from .types import Model, Shown, problem
 
@@ -111,13 +111,7 @@ class Hosting(Model):
 
 def _nameserver(value: str) -> str:
     """`IP`, `IP:PORT`, `[V6]:PORT`: kept as `IP` or `IP:PORT` (`[V6]:PORT` for IPv6 with a port)."""
-    text = value.strip()
-    host, port = text, ""
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
+    host, port = split_host_port(value.strip())
     fix = 'write an IP address, with a port if not 53: "192.0.2.53", "127.0.0.1:5353" or "[::1]:5353"'
     try:
         address = ipaddress.ip_address(host)
@@ -136,10 +130,7 @@ NameServer = Annotated[str, AfterValidator(_nameserver), Shown("IP address, with
 
 def split_nameserver(value: str) -> tuple[str, int]:
     """A validated name server as (address, port)."""
-    if value.startswith("["):
-        host, _, port = value[1:].partition("]:")
-        return host, int(port)
-    host, _, port = value.partition(":")
+    host, port = split_host_port(value)
     return host, int(port) if port else 53
 
 
