@@ -22,6 +22,7 @@ def test_the_wheel_holds_the_profiles_and_templates(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "autoconfig/_data/profiles/ac-paris.toml" in names
     assert "autoconfig/_data/profiles/ile-de-france.toml" in names
+    assert "autoconfig/_data/profiles/hoster.toml" in names
     assert any(n.startswith("autoconfig/_data/templates/") for n in names)
     assert not any(n.startswith("tests/") for n in names)
 
