@@ -7,13 +7,9 @@ files say that the settings cannot, with the reason: the README points here.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from autoconfig.errors import SettingsError
 from autoconfig.formats.importer import Imported, ImportFormatError, import_clientconfig
 from autoconfig.formats.thunderbird import compile_clientconfig
 from autoconfig.settings import Provider, load_settings
+from tests.helpers.commands import run_autoconfig
 from tests.helpers.paths import CORPUS, ROOT
 
 CORPUS_FILES = sorted(path.name for path in CORPUS.glob("*.xml"))
@@ -186,15 +183,10 @@ class Run:
 
 
 def run_import(path: Path, timeout: float = 60) -> Run:
-    """The real command in its own process, as a person runs it."""
+    """The real command in its own process, as a person runs it (forked from one that has imported the
+    command line: tests/helpers/commands.py)."""
     start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "autoconfig", "import", str(path)],
-        capture_output=True,
-        cwd=ROOT,
-        timeout=timeout,
-        check=False,
-    )
+    done = run_autoconfig("import", str(path), cwd=ROOT, timeout=timeout)
     # The settings file is UTF-8 (load_settings reads nothing else): so must the output be.
     return Run(
         done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8"), time.monotonic() - start
@@ -203,10 +195,8 @@ def run_import(path: Path, timeout: float = 60) -> Run:
 
 @pytest.fixture(scope="session")
 def corpus_runs() -> dict[str, Run]:
-    """`autoconfig import` over every corpus file, several processes at a time."""
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 2)) as pool:
-        runs = list(pool.map(lambda name: run_import(CORPUS / name), CORPUS_FILES))
-    return dict(zip(CORPUS_FILES, runs, strict=True))
+    """`autoconfig import` over every corpus file."""
+    return {name: run_import(CORPUS / name) for name in CORPUS_FILES}
 
 
 def notes_of(run: Run, path: Path) -> list[str]:

@@ -1,29 +1,214 @@
-"""Running the `autoconfig` command as people do."""
+"""Running the `autoconfig` command as people do.
+
+A command spends nearly all of its half-second importing the package, and the suite runs a few hundred.
+So `autoconfig` and `run_autoconfig` fork each command from one process that has imported the command
+line once (`Preforked`): the child is a real process with its own folder, environment, standard streams
+and exit status, and imports anything else it needs itself. `serve`, and an environment that changes how
+the interpreter starts (PYTHON*, the locale), still start a new interpreter, as do all the servers of
+tests/helpers/live.py: the interpreter's own start is tested there.
+"""
 
 from __future__ import annotations
 
+import atexit
+import json
+import locale
 import os
+import selectors
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
 
 from autoconfig.paths import SETTINGS_ENV
+from tests.helpers.paths import ROOT
+
+# Run by the preforked process: imports the command line, then for each request (a JSON line on its
+# standard input) forks a child that becomes `python -m autoconfig ARGS` in the request's folder and
+# environment, with its standard streams on the request's files; it answers with the child's id, then
+# its exit status, one line each.
+PREFORK = r"""
+import atexit, json, os, runpy, sys
+import autoconfig.cli  # what every command imports first: the half-second each one would spend
+answers = os.fdopen(int(sys.argv[1]), "w", buffering=1)
+for line in sys.stdin:
+    request = json.loads(line)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:
+        answers.close()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        for fd, path, flags in (
+            (0, os.devnull, os.O_RDONLY),
+            (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+            (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        ):
+            opened = os.open(path, flags, 0o600)
+            os.dup2(opened, fd)
+            os.close(opened)
+        sys.path[0] = os.getcwd()  # as `python -m` from that folder
+        sys.argv = ["-m", *request["args"]]
+        code = 0
+        try:
+            runpy.run_module("autoconfig", run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            if exit.code is None:
+                code = 0
+            elif isinstance(exit.code, int):
+                code = exit.code
+            else:
+                print(exit.code, file=sys.stderr)
+                code = 1
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        atexit._run_exitfuncs()
+        try:
+            sys.stdout.flush()
+        except Exception:
+            code = code or 120
+        try:
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(code)
+    answers.write(f"{pid}\n")
+    _, status = os.waitpid(pid, 0)
+    answers.write(f"{os.waitstatus_to_exitcode(status)}\n")
+"""
+# A variable that changes how the interpreter itself starts cannot be given to a forked child.
+INTERPRETER_ENV = ("PYTHON", "LC_", "LANG")
+
+
+class Preforked:
+    """One process that has imported the command line, forking a child per command: what
+    `python -m autoconfig ARGS` answers, for a fraction of the cost. One command at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.interpreter_env = _interpreter_env(os.environ)
+        self.folder = Path(tempfile.mkdtemp(prefix="autoconfig-prefork-"))
+        read, write = os.pipe()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PREFORK, str(write)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            pass_fds=(write,),
+            text=True,
+        )
+        os.close(write)
+        self.answers = os.fdopen(read, "r")
+        self.count = 0
+
+    def run(
+        self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[bytes]:
+        assert self.process.stdin is not None
+        with self.lock:
+            self.count += 1
+            stdout, stderr = self.folder / f"{self.count}.out", self.folder / f"{self.count}.err"
+            request = {
+                "args": args,
+                "cwd": str(cwd),
+                "env": env,
+                "stdout": str(stdout),
+                "stderr": str(stderr),
+            }
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+            pid = int(self.answer(timeout))
+            try:
+                status = int(self.answer(timeout))
+            except subprocess.TimeoutExpired:
+                os.kill(pid, signal.SIGKILL)
+                self.answer(10)
+                raise subprocess.TimeoutExpired(["autoconfig", *args], timeout) from None
+            completed = subprocess.CompletedProcess(
+                ["autoconfig", *args], status, stdout.read_bytes(), stderr.read_bytes()
+            )
+            stdout.unlink()
+            stderr.unlink()
+            return completed
+
+    def answer(self, timeout: float) -> str:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.answers, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                raise subprocess.TimeoutExpired("autoconfig", timeout)
+        line = self.answers.readline()
+        if not line:
+            raise RuntimeError(f"the preforked process ended ({self.process.poll()})")
+        return line
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+            self.process.wait(timeout=10)
+            self.answers.close()
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+_PREFORKED: dict[int, Preforked] = {}  # by the id of the process that started it
+_PREFORKED_LOCK = threading.Lock()
+
+
+def preforked() -> Preforked:
+    """This process's one `Preforked`, started at the first use."""
+    with _PREFORKED_LOCK:
+        found = _PREFORKED.get(os.getpid())
+        if found is None or found.process.poll() is not None:
+            found = _PREFORKED[os.getpid()] = Preforked()
+            atexit.register(found.close)
+        return found
+
+
+def run_autoconfig(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """`python -m autoconfig ARGS` in `cwd` with the environment `env` (default this process's), its
+    output as bytes: forked from the preloaded process (`serve`, and an environment that changes how
+    Python starts, from a new interpreter)."""
+    environment = dict(os.environ if env is None else env)
+    if not args or args[0] != "serve":
+        found = preforked()
+        if _interpreter_env(environment) == found.interpreter_env:
+            return found.run(list(args), cwd=cwd, env=environment, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "autoconfig", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _interpreter_env(environment: Mapping[str, str]) -> dict[str, str]:
+    return {name: value for name, value in environment.items() if name.startswith(INTERPRETER_ENV)}
 
 
 def autoconfig(
     *args: str, env: dict[str, str] | None = None, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m autoconfig ARGS` without any settings from the environment (unless `env`, added to
-    the environment, names some)."""
+    the environment, names some); its output as text, as `subprocess.run(text=True)` gives it."""
     environment = {k: v for k, v in os.environ.items() if k != SETTINGS_ENV}
     environment.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "autoconfig", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment,
-        check=False,
-    )
+    done = run_autoconfig(*args, cwd=Path.cwd(), env=environment, timeout=timeout)
+    return subprocess.CompletedProcess(done.args, done.returncode, _text(done.stdout), _text(done.stderr))
+
+
+def _text(output: bytes) -> str:
+    return output.decode(locale.getpreferredencoding(False)).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:

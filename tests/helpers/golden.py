@@ -1,7 +1,8 @@
 """What the service says, recorded: every endpoint's answer and every command's output, for the bundled
 profiles and a settings file that uses what they do not (tests/data/golden/rich.toml).
 
-The recording goes through a real `autoconfig serve` and real `autoconfig` commands, never through the
+The recording goes through a real `autoconfig serve` and real `autoconfig` commands (each its own process,
+forked from one that has imported the command line: tests/helpers/commands.py), never through the
 package's modules, so that it measures behaviour whatever the code's layout. Signed profiles are
 verified with `openssl cms -verify` against the development certificate and recorded by their signed
 content (a signature differs at every signing).
@@ -19,10 +20,8 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from urllib.parse import quote
 
 import httpx2
 
+from tests.helpers.commands import run_autoconfig
 from tests.helpers.live import Server, serving
 from tests.helpers.paths import CORPUS, DATA, ROOT
 
@@ -313,14 +313,7 @@ def record_server(server: Server, domains: tuple[str, ...], state: Path, folder:
 
 
 def run_command(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-m", "autoconfig", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_autoconfig(*args, cwd=cwd, env=env, timeout=60)
 
     def placed(output: bytes) -> str:
         # Where the checkout and the temporary folder are differs from one machine to the next.
@@ -385,12 +378,8 @@ def record_commands(folder: Path) -> dict[str, Any]:
     records["check missing file"] = run_command("check", "--settings", "absent.toml", cwd=folder)
     records["serve broken"] = run_command("serve", "--settings", "broken.toml", "--port", "1", cwd=folder)
     records["dns broken"] = run_command("dns", "--settings", "broken.toml", cwd=folder)
-    corpus = sorted(CORPUS.glob("*.xml"))
-    with ThreadPoolExecutor(max_workers=4) as pool:  # 28 processes, each mostly starting Python
-        for xml, result in zip(
-            corpus, pool.map(lambda xml: run_command("import", str(xml)), corpus), strict=True
-        ):
-            records[f"import {xml.name}"] = result
+    for xml in sorted(CORPUS.glob("*.xml")):
+        records[f"import {xml.name}"] = run_command("import", str(xml))
     records["import missing"] = run_command("import", "absent.xml", cwd=folder)
     records["import not xml"] = run_command("import", str(broken), cwd=folder)
     return records
