@@ -13,11 +13,9 @@ import math
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-import ldap3
-from ldap3.core.exceptions import LDAPSizeLimitExceededResult
-from ldap3.utils.conv import escape_filter_chars
 from prometheus_client import Counter
 
 from .addresses import address_key
@@ -47,8 +45,18 @@ class Entry:
     name: str | None
 
 
+def _ldap3() -> Any:
+    """ldap3, imported by the providers that ask a directory only: 50 ms of every worker's start-up
+    otherwise, and most services ask none."""
+    import ldap3  # noqa: PLC0415
+
+    return ldap3
+
+
 def search_filter(template: str, local: str, domain: str) -> str:
     """The filter for one address, each value escaped (RFC 4515): `*)(uid=*` stays a literal."""
+    from ldap3.utils.conv import escape_filter_chars  # noqa: PLC0415 - see _ldap3
+
     values = {"address": f"{local}@{domain}", "localpart": local, "domain": domain}
     # One pass: a local part may hold braces (`{domain}@…` is a valid address), never read as a field.
     return _FIELD.sub(lambda match: escape_filter_chars(values[match[1]]), template)
@@ -95,6 +103,7 @@ class StaffDirectory:
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_SEARCHES)
         parts = urlsplit(lookup.url)
         self._tls = parts.scheme == "ldaps"
+        ldap3 = _ldap3()
         self._server = ldap3.Server(
             parts.hostname or "",
             port=parts.port or (636 if self._tls else 389),
@@ -164,8 +173,10 @@ class StaffDirectory:
         return entry
 
     def _search(self, local: str, domain: str) -> Entry | None:
+        from ldap3.core.exceptions import LDAPSizeLimitExceededResult  # noqa: PLC0415 - see _ldap3
+
         lookup = self.lookup
-        connection = ldap3.Connection(
+        connection = _ldap3().Connection(
             self._server,
             user=lookup.bind_dn,
             password=self._password,

@@ -9,6 +9,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -31,12 +32,14 @@ from autoconfig.formats.pacc import PaccDocument
 from autoconfig.formats.signing import Signer
 from autoconfig.formats.thunderbird import ClientConfigTemplate
 from autoconfig.formats.xmlslots import SlottedXml
-from autoconfig.mx import MxAnswer, MxLookups
 from autoconfig.paths import templates_dir
 from autoconfig.settings import Settings
 from autoconfig.version import Version
 
 from .metrics import SIGNING_EXPIRY
+
+if TYPE_CHECKING:  # mx.py brings dnspython, imported by the services that host mail for others only
+    from autoconfig.mx import MxAnswer, MxLookups
 from .middleware import Edge, parse_networks
 from .pages import Pages
 from .profiles import SignedProfiles
@@ -88,7 +91,7 @@ class Served:
                 for p in settings.providers
                 if p.directory is not None and p.directory.lookup is not None
             },
-            mx=MxLookups(settings.service.resolver) if settings.hosting_providers else None,
+            mx=_mx_lookups(settings),
         )
 
     # The Version's parts that most requests read, by their names.
@@ -210,6 +213,14 @@ def _own_host(request: Request) -> bool:
     header = request.headers.get("host", "").strip()
     own = urlsplit(serving(request).settings.service.public_url).hostname
     return host_from_header(header) == own or trial_base(request, header) is not None
+
+
+def _mx_lookups(settings: Settings) -> MxLookups | None:
+    if not settings.hosting_providers:
+        return None
+    from autoconfig.mx import MxLookups  # noqa: PLC0415 - see TYPE_CHECKING above
+
+    return MxLookups(settings.service.resolver)
 
 
 def serving(request: Request) -> Served:
