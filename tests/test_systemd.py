@@ -310,8 +310,8 @@ def test_an_upgrade_then_a_rollback(installed: Installed) -> None:
     settings = installed.root / "etc/autoconfig/settings.toml"
     before = hashlib.sha256(settings.read_bytes()).hexdigest()
     # A new version of the code: the checkout's copy, with another version number.
-    project = installed.root / "usr/src/autoconfig/pyproject.toml"
-    project.write_text(project.read_text().replace('version = "0.1.0"', 'version = "0.1.1.dev0"', 1))
+    project = installed.root / "usr/src/autoconfig/autoconfig/__init__.py"
+    project.write_text(project.read_text().replace('__version__ = "0.1.0"', '__version__ = "0.1.1.dev0"', 1))
     other = installed.root / "root" / "other.toml"
     other.write_text(settings.read_text().replace("Académie de Paris", "Someone else"))
     started = time.monotonic()

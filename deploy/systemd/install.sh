@@ -89,8 +89,8 @@ source_version() { # SOURCE -> the version it installs
     *.whl) basename "$1" | cut -d- -f2 ;;
     *)
         [ -f "$1/pyproject.toml" ] || die "$1 is neither a checkout of autoconfig nor a wheel"
-        python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' \
-            "$1/pyproject.toml"
+        # One place holds the version, which the build reads too (pyproject.toml's [tool.hatch.version]).
+        sed -n 's/^__version__ = "\([^"]*\)"$/\1/p' "$1/autoconfig/__init__.py"
         ;;
     esac
 }

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from autoconfig.paths import SETTINGS_ENV
@@ -34,6 +35,49 @@ from tests.helpers.paths import ROOT
 PREFORK = r"""
 import atexit, json, os, runpy, sys
 import autoconfig.cli  # what every command imports first: the half-second each one would spend
+
+
+def child(request):
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    for fd, path, flags in (
+        (0, os.devnull, os.O_RDONLY),
+        (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+    ):
+        opened = os.open(path, flags, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.path[0] = os.getcwd()  # as `python -m` from that folder
+    sys.argv = ["-m", *request["args"]]
+    code = 0
+    try:
+        runpy.run_module("autoconfig", run_name="__main__", alter_sys=True)
+    except SystemExit as exit:
+        if exit.code is None:
+            code = 0
+        elif isinstance(exit.code, int):
+            code = exit.code
+        else:
+            print(exit.code, file=sys.stderr)
+            code = 1
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except Exception:
+        code = code or 120
+    try:
+        sys.stderr.flush()
+    except Exception:
+        pass
+    return code
+
+
 answers = os.fdopen(int(sys.argv[1]), "w", buffering=1)
 for line in sys.stdin:
     request = json.loads(line)
@@ -41,45 +85,13 @@ for line in sys.stdin:
     sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
-        answers.close()
-        os.chdir(request["cwd"])
-        os.environ.clear()
-        os.environ.update(request["env"])
-        for fd, path, flags in (
-            (0, os.devnull, os.O_RDONLY),
-            (1, request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-            (2, request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-        ):
-            opened = os.open(path, flags, 0o600)
-            os.dup2(opened, fd)
-            os.close(opened)
-        sys.path[0] = os.getcwd()  # as `python -m` from that folder
-        sys.argv = ["-m", *request["args"]]
-        code = 0
+        # The child never returns to this loop, whatever fails: it would read the requests too.
+        code = 70
         try:
-            runpy.run_module("autoconfig", run_name="__main__", alter_sys=True)
-        except SystemExit as exit:
-            if exit.code is None:
-                code = 0
-            elif isinstance(exit.code, int):
-                code = exit.code
-            else:
-                print(exit.code, file=sys.stderr)
-                code = 1
-        except BaseException:
-            import traceback
-            traceback.print_exc()
-            code = 1
-        atexit._run_exitfuncs()
-        try:
-            sys.stdout.flush()
-        except Exception:
-            code = code or 120
-        try:
-            sys.stderr.flush()
-        except Exception:
-            pass
-        os._exit(code)
+            answers.close()
+            code = child(request)
+        finally:
+            os._exit(code)
     answers.write(f"{pid}\n")
     _, status = os.waitpid(pid, 0)
     answers.write(f"{os.waitstatus_to_exitcode(status)}\n")
@@ -97,14 +109,19 @@ class Preforked:
         self.interpreter_env = _interpreter_env(os.environ)
         self.folder = Path(tempfile.mkdtemp(prefix="autoconfig-prefork-"))
         read, write = os.pipe()
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", PREFORK, str(write)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            pass_fds=(write,),
-            text=True,
-        )
+        # A session of its own: a signal a test sends to its own process group never reaches it; and its
+        # own error file: a pipe of the test runner's that nobody reads never holds it up.
+        with (self.folder / "prefork.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", PREFORK, str(write)],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+                pass_fds=(write,),
+                text=True,
+                start_new_session=True,
+            )
         os.close(write)
         self.answers = os.fdopen(read, "r")
         self.count = 0
@@ -129,7 +146,8 @@ class Preforked:
             try:
                 status = int(self.answer(timeout))
             except subprocess.TimeoutExpired:
-                os.kill(pid, signal.SIGKILL)
+                with suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 self.answer(10)
                 raise subprocess.TimeoutExpired(["autoconfig", *args], timeout) from None
             completed = subprocess.CompletedProcess(
@@ -148,6 +166,15 @@ class Preforked:
         if not line:
             raise RuntimeError(f"the preforked process ended ({self.process.poll()})")
         return line
+
+    def discard(self) -> None:
+        """Stop the process now (a command that timed out or an answer out of step): the next command
+        starts a new one."""
+        with suppress(OSError):
+            self.process.kill()
+        with suppress(OSError, subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
@@ -181,7 +208,16 @@ def run_autoconfig(
     if not args or args[0] != "serve":
         found = preforked()
         if _interpreter_env(environment) == found.interpreter_env:
-            return found.run(list(args), cwd=cwd, env=environment, timeout=timeout)
+            try:
+                return found.run(list(args), cwd=cwd, env=environment, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                found.discard()
+                raise
+            except (OSError, ValueError, RuntimeError) as exc:
+                # The preforked process is out of step or gone (killed by a test's cleanup, say): a new
+                # one serves the next command, and this one runs in a new interpreter.
+                found.discard()
+                print(f"tests/helpers/commands.py: the preforked process failed ({exc!r})", file=sys.stderr)
     return subprocess.run(
         [sys.executable, "-m", "autoconfig", *args],
         cwd=cwd,
