@@ -90,8 +90,10 @@ def test_a_worker_killed_as_soon_as_it_serves_comes_back_at_once(tmp_path: Path)
 def test_two_workers_answer_every_request_while_one_at_a_time_is_killed(tmp_path: Path) -> None:
     with serving(tmp_path / "logs", workers=2) as server, light_load(server) as load:
         delays = kill_when_ready(server, 2, load)
-        time.sleep(0.5)  # requests after the last replacement started
+        # Requests after the last replacement started: ten more, however slowly a loaded machine sends.
+        after = len(load.outcomes) + 10
+        wait_for(lambda: len(load.outcomes) >= after or None, 10, "ten requests after the last kill")
     assert max(delays) < BACK_WITHIN, delays
     refused = [outcome for outcome in load.outcomes if outcome != "200"]
-    assert len(load.outcomes) > 50
+    assert len(load.outcomes) > 30
     assert refused == [], f"{len(refused)} of {len(load.outcomes)} not answered: {refused}"
