@@ -1,4 +1,4 @@
-"""How the suite is shared between pytest-xdist's workers (tests/run: `pytest -n 2`).
+"""How the suite is shared between pytest-xdist's workers (tests/run: `pytest -n 3`).
 
 Tests are sent to the workers in groups, each run whole on one worker and in its order, so that the
 servers a module or a package starts once (module- or package-scoped fixtures) start once in the run:
