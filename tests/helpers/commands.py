@@ -14,13 +14,14 @@ import atexit
 import json
 import locale
 import os
-import selectors
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from contextlib import suppress
 from pathlib import Path
@@ -123,7 +124,8 @@ class Preforked:
                 start_new_session=True,
             )
         os.close(write)
-        self.answers = os.fdopen(read, "r")
+        self.answers = read
+        self.pending = b""  # what was read of the answers beyond the last line taken
         self.count = 0
 
     def run(
@@ -158,14 +160,20 @@ class Preforked:
             return completed
 
     def answer(self, timeout: float) -> str:
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.answers, selectors.EVENT_READ)
-            if not selector.select(timeout):
+        """The next line of the answers. Read from the descriptor itself: a buffered reader may take
+        the child's id and its status in one read, and a wait on the descriptor would then never see
+        the status it already holds (a command that ended at once then "timed out")."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.pending:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.answers], [], [], left)[0]:
                 raise subprocess.TimeoutExpired("autoconfig", timeout)
-        line = self.answers.readline()
-        if not line:
-            raise RuntimeError(f"the preforked process ended ({self.process.poll()})")
-        return line
+            chunk = os.read(self.answers, 4096)
+            if not chunk:
+                raise RuntimeError(f"the preforked process ended ({self.process.poll()})")
+            self.pending += chunk
+        line, _, self.pending = self.pending.partition(b"\n")
+        return line.decode()
 
     def discard(self) -> None:
         """Stop the process now (a command that timed out or an answer out of step): the next command
@@ -174,13 +182,15 @@ class Preforked:
             self.process.kill()
         with suppress(OSError, subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
+        with suppress(OSError):
+            os.close(self.answers)
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def close(self) -> None:
         if self.process.stdin is not None and not self.process.stdin.closed:
             self.process.stdin.close()
             self.process.wait(timeout=10)
-            self.answers.close()
+            os.close(self.answers)
             shutil.rmtree(self.folder, ignore_errors=True)
 
 
