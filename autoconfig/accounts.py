@@ -97,28 +97,27 @@ def resolve_account(settings: Settings, text: str) -> Account:
     alias = None
     if domain not in provider.domains:
         alias, domain = f"{local}@{domain}", provider.domains[0]
-    address = f"{local}@{domain}"
-    override = provider.login.table.get(address_key(local, domain))
-    if override is not None:
-        login, name = override
-        name = name or guess_display_name(local)
-        return Account(address, local, domain, provider, login, name, alias, source="override")
-    login = derive_login(provider.login, local, domain)
-    return Account(address, local, domain, provider, login, guess_display_name(local), alias)
+    return _account(provider, local, domain, alias=alias)
 
 
 def hosted_account(provider: Provider, local: str, domain: str) -> Account:
     """The account of an address at a customer domain whose MX is the provider's: its login rule (usually
     the full address); the overrides apply as for a listed domain."""
+    return _account(provider, local, domain, hosted=True)
+
+
+def _account(
+    provider: Provider, local: str, domain: str, *, alias: str | None = None, hosted: bool = False
+) -> Account:
+    """The account at the provider's `domain`: the overrides file's login and name, else the rule's."""
     address = f"{local}@{domain}"
     override = provider.login.table.get(address_key(local, domain))
     if override is not None:
         login, name = override
-        return Account(
-            address, local, domain, provider, login, name or guess_display_name(local), None, "override", True
-        )
+        name = name or guess_display_name(local)
+        return Account(address, local, domain, provider, login, name, alias, "override", hosted)
     login = derive_login(provider.login, local, domain)
-    return Account(address, local, domain, provider, login, guess_display_name(local), hosted=True)
+    return Account(address, local, domain, provider, login, guess_display_name(local), alias, hosted=hosted)
 
 
 def lacks_form(account: Account) -> bool:

@@ -87,9 +87,7 @@ class Version:
         """With a provider that hosts mail for customer domains, the domains the settings list (the
         logs hide any other, like a local part); None without one."""
         settings = self.settings
-        if not settings.hosting_providers:
-            return None
-        return frozenset(d for p in settings.providers for d in (*p.domains, *p.aliases))
+        return settings.listed_domains if settings.hosting_providers else None
 
     @property
     def host(self) -> str:

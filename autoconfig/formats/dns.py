@@ -218,7 +218,7 @@ def hosting_records(settings: Settings, provider: Provider, host: str) -> list[R
     """The hoster's own records for the MX path, and the names its certificate must hold."""
     if provider.hosting is None:
         return []
-    listed = {d for p in settings.providers for d in (*p.domains, *p.aliases)}
+    listed = settings.listed_domains
     why = "Thunderbird's MX path for customer domains"
     records = []
     certificate = [host]

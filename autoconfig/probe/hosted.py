@@ -66,7 +66,7 @@ def mx_path(settings: Settings, domain: str, network: Network) -> MxPath:
         refix = f"remove {domain} from hosting.deny (or add it to hosting.allow), if it is a customer"
         return MxPath(Result("dns", step, Status.FAIL, detail, refix), provider, None, None)
     parent = best[0].partition(".")[2]
-    listed = {d for p in settings.providers for d in (*p.domains, *p.aliases)}
+    listed = settings.listed_domains
     above = registrable_above(parent, listed)
     registrable = above[-1] if above else None
     skipped = parent == domain or parent.endswith(f".{domain}")

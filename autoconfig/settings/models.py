@@ -189,6 +189,7 @@ class Settings(Model):
     _by_domain: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _by_hosting_name: dict[str, Provider] = PrivateAttr(default_factory=dict)
     _hosting: tuple[Provider, ...] = PrivateAttr(default=())
+    _listed: frozenset[str] = PrivateAttr(default=frozenset())
     _digest: str = PrivateAttr(default="")
     _source: Path = PrivateAttr(default=Path("settings.toml"))
     _raw: bytes = PrivateAttr(default=b"")
@@ -196,6 +197,7 @@ class Settings(Model):
 
     def model_post_init(self, context: Any, /) -> None:
         self._by_domain = {domain: p for p in self.providers for domain in (*p.domains, *p.aliases)}
+        self._listed = frozenset(self._by_domain)
         self._hosting = tuple(p for p in self.providers if p.hosting is not None)
         for provider in self._hosting:
             for name in hosting_names(provider):
@@ -207,6 +209,11 @@ class Settings(Model):
     def provider_for(self, ascii_domain: str) -> Provider | None:
         by_domain: dict[str, Provider] = self.__pydantic_private__["_by_domain"]  # type: ignore[index]
         return by_domain.get(ascii_domain)
+
+    @property
+    def listed_domains(self) -> frozenset[str]:
+        """Every domain and alias of every provider."""
+        return self._listed
 
     @property
     def hosting_providers(self) -> tuple[Provider, ...]:
@@ -224,14 +231,16 @@ class Settings(Model):
             # (mx1.eu.mail.hoster.example): Thunderbird then asks autoconfig.eu.mail.hoster.example.
             for hoster in self.hosting_providers:
                 patterns = hoster.hosting.mx if hoster.hosting is not None else ()
-                if any(p.startswith("*.") and name.endswith(p[1:]) for p in patterns):
+                # A name under a wildcard's name (`eu.mail.hoster.example` for `*.mail.hoster.example`)
+                # is itself a host the wildcard matches.
+                if any(p.startswith("*.") and matches(p, name) for p in patterns):
                     return hoster
         return provider
 
     def hoster_of_mx(self, mx_host: str) -> Provider | None:
         """The provider an MX host (A-label form, no final dot) is one of, if any."""
         for provider in self.hosting_providers:
-            if provider.hosting is not None and any(matches(m, mx_host) for m in provider.hosting.mx):
+            if provider.hosting is not None and provider.hosting.hosts_mx(mx_host):
                 return provider
         return None
 

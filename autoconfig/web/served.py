@@ -10,7 +10,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.types import Scope
@@ -211,8 +210,9 @@ def trial_base(request: Request, header: str) -> str | None:
 def _own_host(request: Request) -> bool:
     """Whether the request came to the service's own name (public_url's host), or to loopback for a trial."""
     header = request.headers.get("host", "").strip()
-    own = urlsplit(serving(request).settings.service.public_url).hostname
-    return host_from_header(header) == own or trial_base(request, header) is not None
+    return (
+        host_from_header(header) == serving(request).version.host or trial_base(request, header) is not None
+    )
 
 
 def _mx_lookups(settings: Settings) -> MxLookups | None:
